@@ -1,0 +1,28 @@
+//! The verifying middleware: a tower [`Layer`](tower::Layer) that normalizes the path,
+//! applies the [`Rules`](crate::Rules), checks `Authorization: Bearer …`, and hands
+//! the verified [`Claims`](crate::Claims) to handlers in the request's extensions.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use keycard::{AuthLayer, Claims, Rules, Secret, SigningKey, Verifier};
+//!
+//! # fn main() -> Result<(), keycard::Error> {
+//! let key = SigningKey::hs256(&Secret::new(*b"an example secret of 32 bytes!!!")?)?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|claims: Claims| async move { claims.subject().unwrap_or("").to_owned() }))
+//!     .route("/hello", get(|| async { "hello" }))
+//!     .layer(AuthLayer::new(Verifier::new(key)).unless(Rules::new().public("/hello")?));
+//! # Ok(()) }
+//! ```
+
+mod future;
+mod layer;
+mod response;
+mod role;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::AuthLayer;
+pub use response::AuthError;
+pub use role::{RequireRole, RequireRoleLayer};
+pub use service::Auth;

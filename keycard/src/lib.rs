@@ -1,0 +1,80 @@
+//! Keycard: JWT authentication for HTTP APIs.
+//!
+//! Log in at `POST /token` with a username and password, get a signed JWT, send it back
+//! as `Authorization: Bearer …`: this crate holds every piece of that, for any
+//! tower/axum service, and the `keycard` binary runs them all.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use keycard::*;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = SigningKey::hs256(&Secret::new(std::env::var("AUTHENTICATION_SECRET")?)?)?;
+//! let users = Arc::new(FileUserStore::open("users.json")?);
+//! let app = Router::new()
+//!     .route("/me", get(|claims: Claims| async move { axum::Json(claims) }))
+//!     .merge(TokenEndpoint::new(Issuer::new(key.clone()), users, Hasher::new(PasswordPolicy::default())).into_router())
+//!     .layer(AuthLayer::new(Verifier::new(key)).unless(Rules::new().public("/token")?));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! serve(listener, app, ServerLimits::default(), std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - `auth`: the verifying middleware ([`AuthLayer`]) and the role guard
+//!   ([`RequireRoleLayer`]); `extract`: the [`Claims`] extractors.
+//! - `rules` and `path`: which requests are public, matched on the normalized path.
+//! - `keys`, `issuer`, `verifier`, `claims`: signing and verifying tokens.
+//! - `token`: the `/token` endpoint over a [`UserStore`]; `users`: the file store.
+//! - `password`: Argon2id (and bcrypt import) on a bounded blocking pool.
+//! - `ratelimit`, `duration`: login throttling and `7d` / `10/m` parsing.
+//! - `server`: the `keycard serve` application and its HTTP loop.
+//! - `clock`, `secret`, `error`: time, the HS256 secret, errors.
+//!
+//! # Security
+//!
+//! See `SECURITY.md` for each JWT attack class and what closes it. In short: the
+//! algorithm is pinned to the key (never `none`), the signature is checked before any
+//! claim is read, `exp` is required, paths are normalized before any rule matches,
+//! unknown users cost the same Argon2id work as known ones, and secrets never reach
+//! `Debug` output or logs.
+
+mod auth;
+mod body;
+mod claims;
+mod clock;
+mod duration;
+mod error;
+mod extract;
+mod http_error;
+mod issuer;
+mod keys;
+pub mod password;
+pub mod path;
+mod random;
+mod ratelimit;
+mod rules;
+mod secret;
+mod server;
+mod token;
+pub mod users;
+mod verifier;
+
+pub use auth::{Auth, AuthError, AuthLayer, RequireRole, RequireRoleLayer, ResponseFuture};
+pub use claims::{Audience, Claims, Extra};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use duration::{Rate, parse_duration};
+pub use error::{Error, ErrorKind};
+pub use http_error::{method_not_allowed, not_found};
+pub use issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
+pub use keys::SigningKey;
+pub use password::{Hasher, PasswordPolicy};
+pub use ratelimit::RateLimiter;
+pub use rules::{Access, Rule, Rules};
+pub use secret::{MIN_SECRET_LEN, Secret};
+pub use server::{ALWAYS_PUBLIC, ServerLimits, app, serve, serve_rules};
+pub use token::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
+pub use users::{FileUserStore, User, UserStore};
+pub use verifier::{DEFAULT_LEEWAY, MAX_TOKEN_LEN, TokenError, Verifier};

@@ -1,0 +1,336 @@
+//! Password hashing: Argon2id for new hashes, bcrypt accepted from Express-era files,
+//! and a bounded pool that keeps hashing off the async runtime.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::password_hash::PasswordVerifier as _;
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind};
+use crate::random;
+
+/// The shortest password accepted, in bytes.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// The longest password accepted, in bytes: bounds the work one login can cost.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// Checks a new password's length: 8 to 1024 bytes.
+pub fn check_password(password: &str) -> Result<(), Error> {
+    match password.len() {
+        n if n < MIN_PASSWORD_LEN => Err(Error::new(
+            ErrorKind::InvalidPassword,
+            format!("the password is too short: at least {MIN_PASSWORD_LEN} bytes"),
+        )),
+        n if n > MAX_PASSWORD_LEN => Err(Error::new(
+            ErrorKind::InvalidPassword,
+            format!("the password is too long: at most {MAX_PASSWORD_LEN} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The Argon2id cost of new password hashes.
+///
+/// Defaults to OWASP's recommendation: 19 MiB of memory, 2 iterations, 1 lane. On a
+/// small board, lower the memory and raise the iterations (OWASP lists equivalent
+/// pairs, e.g. 12 MiB × 3, 9 MiB × 4, 7 MiB × 5).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    params: (u32, u32, u32),
+}
+
+impl fmt::Debug for PasswordPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (m, t, p) = self.params;
+        write!(f, "PasswordPolicy(argon2id m={m} KiB, t={t}, p={p})")
+    }
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self::OWASP
+    }
+}
+
+/// Whether a password matched, and whether its stored hash should be replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// The password is right.
+    pub matched: bool,
+    /// The stored hash is not Argon2id at the current policy (bcrypt, older cost):
+    /// re-hash now that the password is known.
+    pub needs_rehash: bool,
+}
+
+impl PasswordPolicy {
+    /// 19 MiB, 2 iterations, 1 lane.
+    pub const OWASP: Self = Self {
+        params: (19 * 1024, 2, 1),
+    };
+
+    /// Memory in KiB, iterations and lanes; refused when Argon2 refuses them, or when
+    /// memory is under 1 MiB or over 4 GiB.
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, Error> {
+        let bad = |why: String| Error::new(ErrorKind::InvalidHashParams, why);
+        if !(1024..=4 * 1024 * 1024).contains(&memory_kib) {
+            return Err(bad(format!(
+                "argon2 memory of {memory_kib} KiB is out of range (1024 to 4194304 KiB)"
+            )));
+        }
+        Params::new(memory_kib, iterations, parallelism, None)
+            .map_err(|e| bad(format!("invalid argon2 parameters: {e}")))?;
+        Ok(Self {
+            params: (memory_kib, iterations, parallelism),
+        })
+    }
+
+    /// The cheapest parameters Argon2 allows. **Only for tests**: such hashes fall to
+    /// brute force at once.
+    pub fn danger_test_minimum() -> Self {
+        Self { params: (8, 1, 1) }
+    }
+
+    /// Memory in KiB.
+    pub fn memory_kib(&self) -> u32 {
+        self.params.0
+    }
+    /// Iterations.
+    pub fn iterations(&self) -> u32 {
+        self.params.1
+    }
+    /// Lanes.
+    pub fn parallelism(&self) -> u32 {
+        self.params.2
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>, Error> {
+        let (m, t, p) = self.params;
+        let params = Params::new(m, t, p, None)
+            .map_err(|e| Error::new(ErrorKind::InvalidHashParams, format!("invalid argon2 parameters: {e}")))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// Hashes `password` to a PHC string. Blocking: ~20 ms at the default cost.
+    pub fn hash(&self, password: &str) -> Result<String, Error> {
+        let salt = random::bytes::<16>();
+        self.argon2()?
+            .hash_password_with_salt(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| Error::new(ErrorKind::InvalidHashParams, format!("hashing failed: {e}")))
+    }
+
+    /// Checks `password` against a stored PHC string (Argon2 or bcrypt). Blocking.
+    ///
+    /// An unreadable hash never matches.
+    pub fn verify(&self, password: &str, stored: &str) -> Verification {
+        let no = Verification {
+            matched: false,
+            needs_rehash: false,
+        };
+        if is_bcrypt(stored) {
+            return Verification {
+                matched: bcrypt::verify(password, stored).unwrap_or(false),
+                needs_rehash: true,
+            };
+        }
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            tracing::error!("a stored password hash is not a PHC string");
+            return no;
+        };
+        // The parameters come from the stored hash, not the policy.
+        let matched = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        Verification {
+            matched,
+            needs_rehash: !self.is_current(&parsed),
+        }
+    }
+
+    fn is_current(&self, parsed: &PasswordHash) -> bool {
+        parsed.algorithm == ARGON2ID_IDENT
+            && parsed.version == Some(Version::V0x13.into())
+            && Params::try_from(parsed)
+                .is_ok_and(|p| (p.m_cost(), p.t_cost(), p.p_cost()) == self.params)
+    }
+
+    /// A well-formed Argon2id hash at this policy's cost that no password matches:
+    /// verifying against it costs what verifying a real user's password costs.
+    fn dummy_hash(&self) -> String {
+        let (m, t, p) = self.params;
+        format!(
+            "$argon2id$v=19$m={m},t={t},p={p}${}${}",
+            STANDARD_NO_PAD.encode(random::bytes::<16>()),
+            STANDARD_NO_PAD.encode(random::bytes::<32>()),
+        )
+    }
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
+}
+
+/// The hashing queue is full; try again shortly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Busy;
+
+/// Runs password hashes on the blocking thread pool, at most `concurrency` at once
+/// (each Argon2id hash holds its memory cost, ~19 MiB by default), with at most
+/// `max_waiting` logins queued behind them; beyond that, [`Busy`].
+///
+/// Defaults to one hash per core and 64 waiting per core.
+#[derive(Clone)]
+pub struct Hasher {
+    inner: Arc<HasherInner>,
+}
+
+struct HasherInner {
+    policy: PasswordPolicy,
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    dummy: String,
+}
+
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hasher")
+            .field("policy", &self.inner.policy)
+            .field("max_waiting", &self.inner.max_waiting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hasher {
+    /// A pool sized to this machine's cores.
+    pub fn new(policy: PasswordPolicy) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_limits(policy, cores, 64 * cores)
+    }
+
+    /// A pool running at most `concurrency` hashes with `max_waiting` queued.
+    pub fn with_limits(policy: PasswordPolicy, concurrency: usize, max_waiting: usize) -> Self {
+        Self {
+            inner: Arc::new(HasherInner {
+                policy,
+                permits: Semaphore::new(concurrency.max(1)),
+                waiting: AtomicUsize::new(0),
+                max_waiting,
+                dummy: policy.dummy_hash(),
+            }),
+        }
+    }
+
+    /// The policy new hashes follow.
+    pub fn policy(&self) -> PasswordPolicy {
+        self.inner.policy
+    }
+
+    /// Verifies `password` against `stored`, or, when there is no such user, against a
+    /// dummy hash of the same cost, so both take the same time.
+    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<Verification, Busy> {
+        let inner = self.inner.clone();
+        self.run(move || match stored {
+            Some(hash) => inner.policy.verify(&password, &hash),
+            None => {
+                inner.policy.verify(&password, &inner.dummy);
+                Verification {
+                    matched: false,
+                    needs_rehash: false,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Hashes `password` at the current policy.
+    pub async fn hash(&self, password: Zeroizing<String>) -> Result<Result<String, Error>, Busy> {
+        let policy = self.inner.policy;
+        self.run(move || policy.hash(&password)).await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        let inner = &self.inner;
+        if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.max_waiting {
+            inner.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        let permit = inner.permits.acquire().await;
+        inner.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit.map_err(|_| Busy)?;
+        tokio::task::spawn_blocking(work).await.map_err(|_| Busy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2id_round_trip_and_rehash_flag() {
+        let policy = PasswordPolicy::new(1024, 1, 1).unwrap();
+        let hash = policy.hash("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_eq!(
+            policy.verify("correct horse", &hash),
+            Verification {
+                matched: true,
+                needs_rehash: false
+            }
+        );
+        assert!(!policy.verify("wrong horse", &hash).matched);
+        let stronger = PasswordPolicy::new(2048, 1, 1).unwrap();
+        assert!(stronger.verify("correct horse", &hash).needs_rehash);
+    }
+
+    #[test]
+    fn bcrypt_from_node_verifies_and_asks_for_rehash() {
+        // The same format Node's bcrypt writes ($2b$); Node-made hashes are tested end to end.
+        let node = bcrypt::hash("a-password", 4).unwrap();
+        let v = PasswordPolicy::OWASP.verify("a-password", &node);
+        assert!(v.matched && v.needs_rehash);
+        assert!(!PasswordPolicy::OWASP.verify("b-password", &node).matched);
+    }
+
+    #[test]
+    fn garbage_hashes_never_match() {
+        for h in ["", "x", "$argon2id$", "$2b$10$short", "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$"] {
+            assert!(!PasswordPolicy::OWASP.verify("anything", h).matched, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn dummy_hash_is_well_formed_at_policy_cost() {
+        let policy = PasswordPolicy::new(1024, 1, 1).unwrap();
+        let dummy = policy.dummy_hash();
+        let parsed = PasswordHash::new(&dummy).unwrap();
+        assert!(policy.is_current(&parsed));
+        assert!(!policy.verify("anything", &dummy).matched);
+    }
+
+    #[test]
+    fn policy_bounds() {
+        assert!(PasswordPolicy::new(512, 2, 1).is_err());
+        assert!(PasswordPolicy::new(19 * 1024, 0, 1).is_err());
+        assert!(PasswordPolicy::new(19 * 1024, 2, 0).is_err());
+        assert!(PasswordPolicy::new(12 * 1024, 3, 1).is_ok());
+    }
+
+    #[test]
+    fn password_lengths() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"x".repeat(1024)).is_ok());
+        assert!(check_password(&"x".repeat(1025)).is_err());
+    }
+
+    #[tokio::test]
+    async fn full_queue_is_busy() {
+        let hasher = Hasher::with_limits(PasswordPolicy::new(1024, 1, 1).unwrap(), 1, 0);
+        assert_eq!(hasher.verify(Zeroizing::new("x".into()), None).await, Err(Busy));
+    }
+}

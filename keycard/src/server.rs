@@ -1,0 +1,155 @@
+//! The `keycard serve` application and its HTTP server loop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::AuthLayer;
+use crate::claims::Claims;
+use crate::error::Error;
+use crate::http_error::{json_error, method_not_allowed, not_found};
+use crate::rules::Rules;
+use crate::token::TokenEndpoint;
+use crate::users::UserStore;
+use crate::verifier::Verifier;
+
+/// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`.
+pub const ALWAYS_PUBLIC: [&str; 3] = ["/token", "/healthz", "/.well-known/jwks.json"];
+
+/// The rule set of `keycard serve`: the [`ALWAYS_PUBLIC`] paths, then each of `public`
+/// (patterns as in [`Rules`]), everything else needing a valid token.
+pub fn serve_rules<S: AsRef<str>>(public: &[S]) -> Result<Rules, Error> {
+    let mut rules = Rules::new();
+    for p in ALWAYS_PUBLIC.iter().copied().chain(public.iter().map(AsRef::as_ref)) {
+        rules = rules.public(p)?;
+    }
+    Ok(rules)
+}
+
+/// Limits that protect the server from hostile or broken clients.
+///
+/// Defaults: 16 KiB of request head (start line and headers), 64 headers, 10 s to send
+/// the head, 30 s for a whole request.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    /// The largest request head, in bytes; beyond it, 431.
+    pub max_header_bytes: usize,
+    /// The most header fields; beyond it, 431.
+    pub max_headers: usize,
+    /// How long a client may take to send the request head (slow-loris defence).
+    pub header_timeout: Duration,
+    /// How long a request may take in all; beyond it, 408.
+    pub request_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The application `keycard serve` runs: `/token`, `/me`, `/healthz`, behind the
+/// verifying layer with `rules`, with JSON 404 and 405 answers.
+pub fn app<U: UserStore>(endpoint: TokenEndpoint<U>, verifier: Verifier, rules: Rules, limits: &ServerLimits) -> Router {
+    Router::new()
+        .route("/me", get(me))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(endpoint.into_router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(AuthLayer::new(verifier).unless(rules))
+        .layer(from_fn_with_state(limits.request_timeout, request_timeout))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}
+
+async fn me(claims: Claims) -> Response {
+    axum::Json(claims).into_response()
+}
+
+async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request took too long",
+        ),
+    }
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 until `shutdown` completes; then stops
+/// accepting, lets requests in flight finish (up to `limits.shutdown_grace`), and
+/// returns. Handlers see the peer address as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192) + 8192)
+        .max_header_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    app.clone().oneshot(req.map(Body::new))
+                });
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for requests in flight");
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+    }
+    Ok(())
+}

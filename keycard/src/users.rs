@@ -1,0 +1,647 @@
+//! The user database: a trait for any backend, and the default file store.
+//!
+//! # The file
+//!
+//! One human-readable JSON document, rewritten whole on every change:
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "users": [
+//!     {
+//!       "name": "alice",
+//!       "role": "admin",
+//!       "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$…",
+//!       "created": "2026-11-28T20:07:31Z"
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! `password_hash` is a PHC string: Argon2id, or bcrypt (`$2a$`, `$2b$`, `$2y$`)
+//! imported from a Node.js app, re-hashed to Argon2id at the user's next login. The
+//! Express original's file (a bare array of `{username, role, passwordHash}`) is read
+//! as well, and rewritten in this format at the first change.
+//!
+//! # Durability
+//!
+//! Every change is a locked read-modify-write: an exclusive lock on `FILE.lock` is
+//! taken, the file is read afresh, changed, written to a temporary file in the same
+//! directory, fsynced, renamed over the original, and the directory fsynced. A crash at
+//! any instant leaves either the old or the new file, and two writers never lose each
+//! other's changes. Readers never lock: they see one whole version or the next.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::future::Future;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind};
+
+/// The longest users file read, in bytes (about 100,000 users).
+const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
+
+/// A user as stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    name: String,
+    role: String,
+    password_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+}
+
+impl User {
+    /// The username.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The role.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+    /// The PHC string of the password hash.
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+    /// When the user was created (RFC 3339, UTC); unknown for imported users.
+    pub fn created(&self) -> Option<&str> {
+        self.created.as_deref()
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"[redacted]")
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+/// Where users come from: the file store, or anything else (a database, a
+/// directory). The token endpoint needs only these two operations.
+pub trait UserStore: Send + Sync + 'static {
+    /// The user named `name`, if any.
+    fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send;
+
+    /// Replaces `name`'s password hash with `new` if it is still `old` (after a login
+    /// upgraded it); returns whether it did. A store that cannot write may return
+    /// `Ok(false)`.
+    fn upgrade_password_hash(
+        &self,
+        name: &str,
+        old: &str,
+        new: String,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+fn allowed(c: char, extra: &[char]) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-') || extra.contains(&c)
+}
+
+/// Checks a username: 1–64 characters of `A-Z a-z 0-9 . _ @ -`.
+pub fn check_username(name: &str) -> Result<(), Error> {
+    if (1..=64).contains(&name.len()) && name.chars().all(|c| allowed(c, &[])) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidUsername,
+            format!("invalid username {name:?}: use 1 to 64 characters of A-Z a-z 0-9 . _ @ -"),
+        ))
+    }
+}
+
+/// Checks a role: 1–64 characters of `A-Z a-z 0-9 . _ @ - :`.
+pub fn check_role(role: &str) -> Result<(), Error> {
+    if (1..=64).contains(&role.len()) && role.chars().all(|c| allowed(c, &[':'])) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidRole,
+            format!("invalid role {role:?}: use 1 to 64 characters of A-Z a-z 0-9 . _ @ - :"),
+        ))
+    }
+}
+
+/// The whole users file, for a locked read-modify-write ([`FileUserStore::update`]).
+#[derive(Clone, Debug, Default)]
+pub struct Users {
+    users: Vec<User>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk {
+    version: u32,
+    users: Vec<User>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExpressUser {
+    username: String,
+    role: String,
+    password_hash: String,
+}
+
+impl Users {
+    fn parse(text: &str, path: &Path) -> Result<Self, Error> {
+        let corrupt = |why: String| Error::new(ErrorKind::CorruptStore, format!("{}: {why}", path.display()));
+        let users = if text.trim_start().starts_with('[') {
+            let legacy: Vec<ExpressUser> =
+                serde_json::from_str(text).map_err(|e| corrupt(format!("not a users file: {e}")))?;
+            legacy
+                .into_iter()
+                .map(|u| User {
+                    name: u.username,
+                    role: u.role,
+                    password_hash: u.password_hash,
+                    created: None,
+                })
+                .collect()
+        } else {
+            let file: OnDisk = serde_json::from_str(text).map_err(|e| corrupt(format!("not a users file: {e}")))?;
+            if file.version != 1 {
+                return Err(corrupt(format!("unsupported version {}; this keycard reads version 1", file.version)));
+            }
+            file.users
+        };
+        let mut seen = std::collections::HashSet::new();
+        for u in &users {
+            if !seen.insert(u.name.as_str()) {
+                return Err(corrupt(format!("user {:?} appears twice", u.name)));
+            }
+        }
+        Ok(Self { users })
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>, Error> {
+        let mut out = serde_json::to_vec_pretty(&OnDisk {
+            version: 1,
+            users: self.users.clone(),
+        })
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialize users: {e}")))?;
+        out.push(b'\n');
+        Ok(out)
+    }
+
+    /// All users, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = &User> {
+        self.users.iter()
+    }
+
+    /// How many users there are.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The user named `name`.
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    fn get_mut(&mut self, name: &str) -> Result<&mut User, Error> {
+        self.users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| Error::new(ErrorKind::NoSuchUser, format!("no user named {name:?}")))
+    }
+
+    /// Adds a user; the name and role must be valid and the name new.
+    pub fn add(&mut self, name: &str, role: &str, password_hash: String, clock: &dyn Clock) -> Result<(), Error> {
+        check_username(name)?;
+        check_role(role)?;
+        if self.get(name).is_some() {
+            return Err(Error::new(ErrorKind::UserExists, format!("user {name:?} already exists")));
+        }
+        let created = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(clock.now())).to_string();
+        self.users.push(User {
+            name: name.to_owned(),
+            role: role.to_owned(),
+            password_hash,
+            created: Some(created),
+        });
+        Ok(())
+    }
+
+    /// Replaces a user's password hash.
+    pub fn set_password_hash(&mut self, name: &str, password_hash: String) -> Result<(), Error> {
+        self.get_mut(name)?.password_hash = password_hash;
+        Ok(())
+    }
+
+    /// Changes a user's role.
+    pub fn set_role(&mut self, name: &str, role: &str) -> Result<(), Error> {
+        check_role(role)?;
+        self.get_mut(name)?.role = role.to_owned();
+        Ok(())
+    }
+
+    /// Removes a user.
+    pub fn remove(&mut self, name: &str) -> Result<(), Error> {
+        let before = self.users.len();
+        self.users.retain(|u| u.name != name);
+        if self.users.len() == before {
+            return Err(Error::new(ErrorKind::NoSuchUser, format!("no user named {name:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// What identifies one version of the file: a rename gives a new inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    ino: u64,
+    #[cfg(unix)]
+    dev: u64,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            ino: meta.ino(),
+            #[cfg(unix)]
+            dev: meta.dev(),
+        }
+    }
+}
+
+/// The version of the file last read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    Never,
+    Missing,
+    File(Stamp),
+}
+
+struct Snapshot {
+    by_name: HashMap<String, User>,
+}
+
+/// The default [`UserStore`]: the JSON file described in the [module docs](self).
+///
+/// Reads come from an in-memory copy; [`reload`](Self::reload) (or the task
+/// [`watch`](Self::watch) starts) picks up changes other processes made.
+pub struct FileUserStore {
+    path: PathBuf,
+    snapshot: RwLock<Arc<Snapshot>>,
+    seen: std::sync::Mutex<Seen>,
+}
+
+impl fmt::Debug for FileUserStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileUserStore")
+            .field("path", &self.path)
+            .field("users", &self.len())
+            .finish()
+    }
+}
+
+impl FileUserStore {
+    /// Opens the store at `path`. A missing file is an empty store (users may be added
+    /// later); an unreadable or malformed one is an error.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, Error> {
+        let store = Self {
+            path: path.into(),
+            snapshot: RwLock::new(Arc::new(Snapshot { by_name: HashMap::new() })),
+            seen: std::sync::Mutex::new(Seen::Never),
+        };
+        store.reload()?;
+        Ok(store)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many users the in-memory copy holds.
+    pub fn len(&self) -> usize {
+        self.current().by_name.len()
+    }
+
+    /// Whether the in-memory copy holds no user.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the file if it changed since the last read; returns whether it did.
+    /// On a malformed file the previous users stay in force and the error is returned.
+    pub fn reload(&self) -> Result<bool, Error> {
+        let mut seen = match self.seen.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let users = match File::open(&self.path) {
+            Ok(mut file) => {
+                let meta = file.metadata().map_err(|e| Error::io(self.path.display(), e))?;
+                let stamp = Seen::File(Stamp::of(&meta));
+                if *seen == stamp {
+                    return Ok(false);
+                }
+                // Marked seen before parsing, so a malformed version is reported once.
+                *seen = stamp;
+                read_users(&mut file, &meta, &self.path)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if *seen == Seen::Missing {
+                    return Ok(false);
+                }
+                *seen = Seen::Missing;
+                Users::default()
+            }
+            Err(e) => return Err(Error::io(format!("cannot open {}", self.path.display()), e)),
+        };
+        let by_name = users.users.into_iter().map(|u| (u.name.clone(), u)).collect();
+        let fresh = Arc::new(Snapshot { by_name });
+        match self.snapshot.write() {
+            Ok(mut s) => *s = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(true)
+    }
+
+    /// Starts a task that calls [`reload`](Self::reload) every `every`, so changes
+    /// made by `keycard users …` or another process show within that time.
+    pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let store = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(store) = store.upgrade() else { break };
+                let result = tokio::task::spawn_blocking(move || {
+                    let r = store.reload();
+                    (r, store.len())
+                })
+                .await;
+                match result {
+                    Ok((Ok(true), n)) => tracing::info!(users = n, "users file reloaded"),
+                    Ok((Ok(false), _)) => {}
+                    Ok((Err(e), _)) => tracing::error!(error = %e, "users file not reloaded; keeping the previous users"),
+                    Err(e) => tracing::error!(error = %e, "users file reload task failed"),
+                }
+            }
+        })
+    }
+
+    /// A locked read-modify-write of the file at `path` (see the [module
+    /// docs](self)). Nothing is written when `change` fails. Blocking.
+    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Users) -> Result<T, Error>) -> Result<T, Error> {
+        let _lock = lock(path)?;
+        let mut users = Self::read(path)?;
+        let out = change(&mut users)?;
+        write_atomic(path, &users.to_json()?)?;
+        Ok(out)
+    }
+
+    /// Reads the file at `path` without locking. A missing file has no users.
+    pub fn read(path: &Path) -> Result<Users, Error> {
+        match File::open(path) {
+            Ok(mut file) => {
+                let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
+                read_users(&mut file, &meta, path)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Users::default()),
+            Err(e) => Err(Error::io(format!("cannot open {}", path.display()), e)),
+        }
+    }
+}
+
+fn read_users(file: &mut File, meta: &fs::Metadata, path: &Path) -> Result<Users, Error> {
+    if meta.len() > MAX_FILE_LEN {
+        return Err(Error::new(
+            ErrorKind::CorruptStore,
+            format!("{}: larger than {MAX_FILE_LEN} bytes", path.display()),
+        ));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    Users::parse(&text, path)
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+/// Takes the exclusive lock that serializes writers; released on drop.
+fn lock(path: &Path) -> Result<File, Error> {
+    let lock_path = sibling(path, ".lock");
+    let file = private_file()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| Error::io(format!("cannot open the lock file {}", lock_path.display()), e))?;
+    file.lock()
+        .map_err(|e| Error::io(format!("cannot lock {}", lock_path.display()), e))?;
+    Ok(file)
+}
+
+/// Temporary file, fsync, rename, fsync of the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = sibling(
+        path,
+        &format!(".tmp-{}-{}", std::process::id(), crate::random::id()),
+    );
+    let result = (|| {
+        let mut f = private_file()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("cannot sync the directory {}", dir.display()), e))
+}
+
+impl UserStore for FileUserStore {
+    fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send {
+        let user = self.current().by_name.get(name).cloned();
+        std::future::ready(Ok(user))
+    }
+
+    async fn upgrade_password_hash(&self, name: &str, old: &str, new: String) -> Result<bool, Error> {
+        let (path, name, old) = (self.path.clone(), name.to_owned(), old.to_owned());
+        let changed = tokio::task::spawn_blocking(move || {
+            Self::update(&path, |users| match users.get(&name) {
+                // Only if nobody changed it meanwhile (passwd, remove): never undo an edit.
+                Some(u) if u.password_hash == old => users.set_password_hash(&name, new).map(|()| true),
+                _ => Ok(false),
+            })
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("upgrade task failed: {e}")))??;
+        self.reload()?;
+        Ok(changed)
+    }
+}
+
+impl<T: UserStore> UserStore for Arc<T> {
+    fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send {
+        (**self).find(name)
+    }
+    fn upgrade_password_hash(&self, name: &str, old: &str, new: String) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).upgrade_password_hash(name, old, new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    static CLOCK: ManualClock = ManualClock::new(1_795_000_000);
+
+    #[test]
+    fn add_list_change_remove_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        FileUserStore::update(&path, |u| u.add("alice", "admin", "$argon2id$x".into(), &CLOCK)).unwrap();
+        FileUserStore::update(&path, |u| u.add("bob", "user", "$argon2id$y".into(), &CLOCK)).unwrap();
+        let err = FileUserStore::update(&path, |u| u.add("bob", "user", "h".into(), &CLOCK)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UserExists);
+        FileUserStore::update(&path, |u| u.set_role("bob", "admin")).unwrap();
+        FileUserStore::update(&path, |u| u.remove("alice")).unwrap();
+        let users = FileUserStore::read(&path).unwrap();
+        assert_eq!(users.len(), 1);
+        let bob = users.get("bob").unwrap();
+        assert_eq!((bob.role(), bob.created()), ("admin", Some("2026-11-18T11:06:40Z")));
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"version\": 1"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        // No temporary files left behind.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn a_failed_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        FileUserStore::update(&path, |u| u.add("alice", "admin", "h".into(), &CLOCK)).unwrap();
+        let before = fs::read(&path).unwrap();
+        assert!(FileUserStore::update(&path, |u| u.add("bad name", "admin", "h".into(), &CLOCK)).is_err());
+        assert!(FileUserStore::update(&path, |u| u.remove("nobody")).is_err());
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn names_and_roles() {
+        for ok in ["a", "alice.smith@example.com", "A_b-9", &"x".repeat(64)] {
+            assert!(check_username(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", "a b", "ålice", "a/b", "a:b", &"x".repeat(65)] {
+            assert!(check_username(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_role("ns:admin").is_ok());
+        assert!(check_role("").is_err());
+    }
+
+    #[test]
+    fn express_array_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        fs::write(&path, r#"[{"username":"alice","role":"admin","passwordHash":"$2b$10$abc"}]"#).unwrap();
+        let store = FileUserStore::open(&path).unwrap();
+        assert_eq!(store.len(), 1);
+        FileUserStore::update(&path, |u| u.add("bob", "user", "h".into(), &CLOCK)).unwrap();
+        assert!(fs::read_to_string(&path).unwrap().contains("\"password_hash\": \"$2b$10$abc\""));
+    }
+
+    #[test]
+    fn malformed_files_are_refused_and_keep_the_old_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        FileUserStore::update(&path, |u| u.add("alice", "admin", "h".into(), &CLOCK)).unwrap();
+        let store = FileUserStore::open(&path).unwrap();
+        for bad in [
+            "{",
+            r#"{"version":2,"users":[]}"#,
+            r#"{"version":1,"users":[],"extra":1}"#,
+            r#"{"version":1,"users":[{"name":"a","role":"r","password_hash":"h"},{"name":"a","role":"r","password_hash":"h"}]}"#,
+        ] {
+            fs::write(&path, bad).unwrap();
+            assert_eq!(store.reload().unwrap_err().kind(), ErrorKind::CorruptStore, "{bad}");
+            assert_eq!(store.len(), 1);
+        }
+    }
+
+    #[test]
+    fn reload_sees_other_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        let store = FileUserStore::open(&path).unwrap();
+        assert!(store.is_empty());
+        FileUserStore::update(&path, |u| u.add("alice", "admin", "h".into(), &CLOCK)).unwrap();
+        assert!(store.reload().unwrap());
+        assert_eq!(store.len(), 1);
+        assert!(!store.reload().unwrap());
+        fs::remove_file(&path).unwrap();
+        assert!(store.reload().unwrap());
+        assert!(store.is_empty());
+    }
+}
