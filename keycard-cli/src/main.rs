@@ -1,1 +1,81 @@
-fn main() {}
+//! The `keycard` command. It parses flags, validates them into a config, and calls the
+//! library; it has no logic of its own.
+
+mod cli;
+mod config;
+mod serve;
+mod users_cmd;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::cli::{Cli, Command};
+use crate::config::{FileConfig, ServeConfig};
+
+/// A failure and its exit code: 2 for bad configuration, 1 for everything else.
+pub enum Failure {
+    /// Bad flags, environment or config file: exit 2.
+    Config(anyhow::Error),
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = run(cli);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("keycard: error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("keycard: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let file = FileConfig::load(cli.config.as_deref()).map_err(Failure::Config)?;
+    let users = config::users_path(&cli, &file);
+    match cli.command {
+        Command::Serve(ref args) => {
+            let mut config = ServeConfig::resolve(&cli, args, file).map_err(Failure::Config)?;
+            init_logging();
+            let _demo = if args.demo {
+                Some(serve::Demo::prepare(&mut config).map_err(Failure::Runtime)?)
+            } else {
+                None
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            runtime.block_on(serve::run(config))
+        }
+        Command::Users { command } => {
+            let policy = config::password_policy(&cli.argon2, &file).map_err(Failure::Config)?;
+            users_cmd::run(command, &users, policy).map_err(Failure::Runtime)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
+}

@@ -25,7 +25,11 @@ pub(crate) fn too_large(limit: usize) -> Response {
 }
 
 /// Reads at most `limit` bytes of `body`, or answers 413 / 400.
-pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Response> {
+pub(crate) async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, Response> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -43,11 +43,23 @@ pub struct Claims<E = Extra> {
     username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "numeric_date")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "numeric_date"
+    )]
     iat: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "numeric_date")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "numeric_date"
+    )]
     nbf: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "numeric_date")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "numeric_date"
+    )]
     exp: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
@@ -153,7 +165,9 @@ fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
     }
     match n.as_f64() {
         Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
-        _ => Err(de::Error::custom("a date must be a non-negative number of seconds")),
+        _ => Err(de::Error::custom(
+            "a date must be a non-negative number of seconds",
+        )),
     }
 }
 
@@ -163,7 +177,8 @@ mod tests {
 
     #[test]
     fn express_era_payload_reads() {
-        let c: Claims = serde_json::from_str(r#"{"username":"alice","role":"admin","iat":1,"exp":2}"#).unwrap();
+        let c: Claims =
+            serde_json::from_str(r#"{"username":"alice","role":"admin","iat":1,"exp":2}"#).unwrap();
         assert_eq!(c.subject(), Some("alice"));
         assert_eq!(c.role(), Some("admin"));
         assert_eq!(c.expires_at(), Some(2));

@@ -14,7 +14,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     let bad = || {
         Error::new(
             ErrorKind::InvalidDuration,
-            format!("invalid duration {text:?}: expected a number and a unit, like 90s, 15m, 12h or 7d"),
+            format!(
+                "invalid duration {text:?}: expected a number and a unit, like 90s, 15m, 12h or 7d"
+            ),
         )
     };
     let text_trim = text.trim();
@@ -69,7 +71,9 @@ impl Rate {
         let bad = || {
             Error::new(
                 ErrorKind::InvalidRate,
-                format!("invalid rate {text:?}: expected N/s, N/m or N/h (for example 10/m), or 0 to disable"),
+                format!(
+                    "invalid rate {text:?}: expected N/s, N/m or N/h (for example 10/m), or 0 to disable"
+                ),
             )
         };
         let text = text.trim();
@@ -118,7 +122,16 @@ mod tests {
         assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
         assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
-        for bad in ["", "s", "7w", "-5s", "1.5h", "7 d", "99999999999999999999d", "200000d"] {
+        for bad in [
+            "",
+            "s",
+            "7w",
+            "-5s",
+            "1.5h",
+            "7 d",
+            "99999999999999999999d",
+            "200000d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
         }
     }
@@ -128,7 +141,10 @@ mod tests {
         let r = Rate::parse("10/m").unwrap().unwrap();
         assert_eq!((r.burst(), r.period()), (10, Duration::from_secs(60)));
         assert_eq!(r.to_string(), "10/m");
-        assert_eq!(Rate::parse("100/h").unwrap().unwrap().period(), Duration::from_secs(3600));
+        assert_eq!(
+            Rate::parse("100/h").unwrap().unwrap().period(),
+            Duration::from_secs(3600)
+        );
         assert_eq!(Rate::parse("0").unwrap(), None);
         assert_eq!(Rate::parse("0/m").unwrap(), None);
         for bad in ["", "10", "10/d", "x/m", "-1/m", "10/"] {

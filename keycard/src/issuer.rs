@@ -84,7 +84,10 @@ impl Issuer {
     /// Sets the token lifetime; it must be at least one second.
     pub fn with_ttl(mut self, ttl: Duration) -> Result<Self, Error> {
         if ttl.as_secs() == 0 {
-            return Err(Error::new(ErrorKind::InvalidConfig, "the token lifetime must be at least 1s"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "the token lifetime must be at least 1s",
+            ));
         }
         Arc::make_mut(&mut self.inner).ttl = ttl;
         Ok(self)
@@ -124,7 +127,12 @@ impl Issuer {
     }
 
     /// Signs a token for `username` with `role`, in the login session `sid`.
-    pub fn issue_in_session(&self, username: &str, role: &str, sid: String) -> Result<IssuedToken, Error> {
+    pub fn issue_in_session(
+        &self,
+        username: &str,
+        role: &str,
+        sid: String,
+    ) -> Result<IssuedToken, Error> {
         let inner = &self.inner;
         let now = inner.clock.now();
         let ttl = inner.ttl.as_secs();

@@ -34,7 +34,10 @@ impl SigningKey {
     /// [`with_key_id`]: SigningKey::with_key_id
     pub fn hs256(secret: &Secret) -> Result<Self, Error> {
         let bad = |e: jsonwebtoken::errors::Error| {
-            Error::new(ErrorKind::InvalidSecret, format!("unusable HS256 secret: {e}"))
+            Error::new(
+                ErrorKind::InvalidSecret,
+                format!("unusable HS256 secret: {e}"),
+            )
         };
         Ok(Self {
             inner: Arc::new(KeyInner {

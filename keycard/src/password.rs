@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::PasswordVerifier as _;
-use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, Version};
+use argon2::{
+    ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, Version,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use tokio::sync::Semaphore;
@@ -111,8 +113,12 @@ impl PasswordPolicy {
 
     fn argon2(&self) -> Result<Argon2<'static>, Error> {
         let (m, t, p) = self.params;
-        let params = Params::new(m, t, p, None)
-            .map_err(|e| Error::new(ErrorKind::InvalidHashParams, format!("invalid argon2 parameters: {e}")))?;
+        let params = Params::new(m, t, p, None).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidHashParams,
+                format!("invalid argon2 parameters: {e}"),
+            )
+        })?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
@@ -144,7 +150,9 @@ impl PasswordPolicy {
             return no;
         };
         // The parameters come from the stored hash, not the policy.
-        let matched = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let matched = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         Verification {
             matched,
             needs_rehash: !self.is_current(&parsed),
@@ -232,7 +240,11 @@ impl Hasher {
 
     /// Verifies `password` against `stored`, or, when there is no such user, against a
     /// dummy hash of the same cost, so both take the same time.
-    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<Verification, Busy> {
+    pub async fn verify(
+        &self,
+        password: Zeroizing<String>,
+        stored: Option<String>,
+    ) -> Result<Verification, Busy> {
         let inner = self.inner.clone();
         self.run(move || match stored {
             Some(hash) => inner.policy.verify(&password, &hash),
@@ -253,7 +265,10 @@ impl Hasher {
         self.run(move || policy.hash(&password)).await
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
         let inner = &self.inner;
         if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.max_waiting {
             inner.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -298,8 +313,17 @@ mod tests {
 
     #[test]
     fn garbage_hashes_never_match() {
-        for h in ["", "x", "$argon2id$", "$2b$10$short", "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$"] {
-            assert!(!PasswordPolicy::OWASP.verify("anything", h).matched, "{h:?}");
+        for h in [
+            "",
+            "x",
+            "$argon2id$",
+            "$2b$10$short",
+            "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$",
+        ] {
+            assert!(
+                !PasswordPolicy::OWASP.verify("anything", h).matched,
+                "{h:?}"
+            );
         }
     }
 
@@ -331,6 +355,9 @@ mod tests {
     #[tokio::test]
     async fn full_queue_is_busy() {
         let hasher = Hasher::with_limits(PasswordPolicy::new(1024, 1, 1).unwrap(), 1, 0);
-        assert_eq!(hasher.verify(Zeroizing::new("x".into()), None).await, Err(Busy));
+        assert_eq!(
+            hasher.verify(Zeroizing::new("x".into()), None).await,
+            Err(Busy)
+        );
     }
 }

@@ -83,7 +83,10 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b'%' => {
-                let (hi, lo) = match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                let (hi, lo) = match (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) {
                     (Some(hi), Some(lo)) => (hi, lo),
                     _ => return Err(PathError::MalformedEscape),
                 };
@@ -148,7 +151,10 @@ mod tests {
 
     #[test]
     fn normal_paths_borrow() {
-        assert!(matches!(normalize("/token").unwrap(), Cow::Borrowed("/token")));
+        assert!(matches!(
+            normalize("/token").unwrap(),
+            Cow::Borrowed("/token")
+        ));
         assert_eq!(normalize("/").unwrap(), "/");
         assert_eq!(normalize("/me/").unwrap(), "/me/");
         assert_eq!(normalize("/TOKEN").unwrap(), "/TOKEN");

@@ -73,18 +73,27 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let Some(rate) = self.rate else { return Ok(()) };
         let burst = f64::from(rate.burst());
         let per_sec = burst / rate.period().as_secs_f64();
-        let refill = |b: &Bucket| (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec).min(burst);
+        let refill = |b: &Bucket| {
+            (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec).min(burst)
+        };
         let mut buckets = self.lock();
         if !buckets.contains_key(key) && buckets.len() >= self.capacity {
             buckets.retain(|_, b| refill(b) < burst);
             if buckets.len() >= self.capacity {
                 // Still full of live buckets: forget the one that has been quiet longest.
-                if let Some(oldest) = buckets.iter().min_by_key(|(_, b)| b.at).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = buckets
+                    .iter()
+                    .min_by_key(|(_, b)| b.at)
+                    .map(|(k, _)| k.clone())
+                {
                     buckets.remove(&oldest);
                 }
             }
         }
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket { tokens: burst, at: now });
+        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
         bucket.tokens = refill(bucket);
         bucket.at = now;
         if bucket.tokens >= 1.0 {

@@ -37,7 +37,12 @@ enum Pattern {
 
 impl Pattern {
     fn parse(text: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::new(ErrorKind::InvalidPattern, format!("invalid path pattern {text:?}: {why}"));
+        let bad = |why: &str| {
+            Error::new(
+                ErrorKind::InvalidPattern,
+                format!("invalid path pattern {text:?}: {why}"),
+            )
+        };
         let (body, prefix) = match text.strip_suffix('*') {
             Some(body) => (body, true),
             None => (text, false),
@@ -52,7 +57,11 @@ impl Pattern {
             // A pattern that is not itself a normal path could never match one.
             match crate::path::normalize(body) {
                 Ok(n) if n == body => {}
-                Ok(_) => return Err(bad("write it in normal form (unreserved characters unescaped, escapes in upper case)")),
+                Ok(_) => {
+                    return Err(bad(
+                        "write it in normal form (unreserved characters unescaped, escapes in upper case)",
+                    ));
+                }
                 Err(e) => return Err(bad(e.description())),
             }
         }
@@ -194,30 +203,56 @@ mod tests {
             .public_method(Method::OPTIONS)
             .rule(Rule::new("/admin*").unwrap().roles(["admin"]));
         assert_eq!(decide(&rules, Method::POST, "/token"), &Access::Public);
-        assert_eq!(decide(&rules, Method::POST, "/token/"), &Access::Authenticated);
-        assert_eq!(decide(&rules, Method::POST, "/TOKEN"), &Access::Authenticated);
+        assert_eq!(
+            decide(&rules, Method::POST, "/token/"),
+            &Access::Authenticated
+        );
+        assert_eq!(
+            decide(&rules, Method::POST, "/TOKEN"),
+            &Access::Authenticated
+        );
         assert_eq!(decide(&rules, Method::GET, "/docs"), &Access::Public);
         assert_eq!(decide(&rules, Method::GET, "/docs/x"), &Access::Public);
         assert_eq!(decide(&rules, Method::GET, "/docsx"), &Access::Public);
         assert_eq!(decide(&rules, Method::GET, "/doc"), &Access::Authenticated);
-        assert_eq!(decide(&rules, Method::OPTIONS, "/anything"), &Access::Public);
-        assert_eq!(decide(&rules, Method::GET, "/admin/users"), &Access::Roles(vec!["admin".into()]));
+        assert_eq!(
+            decide(&rules, Method::OPTIONS, "/anything"),
+            &Access::Public
+        );
+        assert_eq!(
+            decide(&rules, Method::GET, "/admin/users"),
+            &Access::Roles(vec!["admin".into()])
+        );
         assert_eq!(decide(&rules, Method::GET, "/me"), &Access::Authenticated);
     }
 
     #[test]
     fn first_match_wins() {
         let rules = Rules::new()
-            .rule(Rule::new("/status").unwrap().methods([Method::GET]).public())
+            .rule(
+                Rule::new("/status")
+                    .unwrap()
+                    .methods([Method::GET])
+                    .public(),
+            )
             .rule(Rule::new("/status").unwrap().roles(["ops"]));
         assert_eq!(decide(&rules, Method::GET, "/status"), &Access::Public);
-        assert_eq!(decide(&rules, Method::POST, "/status"), &Access::Roles(vec!["ops".into()]));
+        assert_eq!(
+            decide(&rules, Method::POST, "/status"),
+            &Access::Roles(vec!["ops".into()])
+        );
     }
 
     #[test]
     fn bad_patterns_are_refused() {
-        for p in ["token", "/a*b", "/a/../b", "/%74oken", "/a//b", "*/x", "/a%2fb"] {
-            assert_eq!(Rule::new(p).unwrap_err().kind(), ErrorKind::InvalidPattern, "{p:?}");
+        for p in [
+            "token", "/a*b", "/a/../b", "/%74oken", "/a//b", "*/x", "/a%2fb",
+        ] {
+            assert_eq!(
+                Rule::new(p).unwrap_err().kind(),
+                ErrorKind::InvalidPattern,
+                "{p:?}"
+            );
         }
         assert!(Rule::new("*").is_ok());
         assert!(Rule::new("/").is_ok());

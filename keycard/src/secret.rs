@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        assert_eq!(Secret::new(vec![7; 31]).unwrap_err().kind(), ErrorKind::InvalidSecret);
+        assert_eq!(
+            Secret::new(vec![7; 31]).unwrap_err().kind(),
+            ErrorKind::InvalidSecret
+        );
         assert!(Secret::new(vec![7; 32]).is_ok());
     }
 
@@ -84,7 +87,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
         std::fs::write(&p, b"0123456789abcdef0123456789abcdef\r\n").unwrap();
-        assert_eq!(Secret::from_file(&p).unwrap().expose(), b"0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            Secret::from_file(&p).unwrap().expose(),
+            b"0123456789abcdef0123456789abcdef"
+        );
         std::fs::write(&p, b"0123456789abcdef0123456789abcdef\n\n").unwrap();
         assert_eq!(Secret::from_file(&p).unwrap().expose().len(), 33);
     }

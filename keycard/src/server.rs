@@ -35,7 +35,11 @@ pub const ALWAYS_PUBLIC: [&str; 3] = ["/token", "/healthz", "/.well-known/jwks.j
 /// (patterns as in [`Rules`]), everything else needing a valid token.
 pub fn serve_rules<S: AsRef<str>>(public: &[S]) -> Result<Rules, Error> {
     let mut rules = Rules::new();
-    for p in ALWAYS_PUBLIC.iter().copied().chain(public.iter().map(AsRef::as_ref)) {
+    for p in ALWAYS_PUBLIC
+        .iter()
+        .copied()
+        .chain(public.iter().map(AsRef::as_ref))
+    {
         rules = rules.public(p)?;
     }
     Ok(rules)
@@ -73,17 +77,27 @@ impl Default for ServerLimits {
 
 /// The application `keycard serve` runs: `/token`, `/me`, `/healthz`, behind the
 /// verifying layer with `rules`, with JSON 404 and 405 answers.
-pub fn app<U: UserStore>(endpoint: TokenEndpoint<U>, verifier: Verifier, rules: Rules, limits: &ServerLimits) -> Router {
-    Router::new()
+pub fn app<U: UserStore>(
+    endpoint: TokenEndpoint<U>,
+    verifier: Verifier,
+    rules: Rules,
+    limits: &ServerLimits,
+) -> Router {
+    let routes = Router::new()
         .route("/me", get(me))
         .route("/healthz", get(|| async { "ok" }))
         .merge(endpoint.into_router())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(AuthLayer::new(verifier).unless(rules))
+        .method_not_allowed_fallback(method_not_allowed);
+    AuthLayer::new(verifier)
+        .unless(rules)
+        .wrap(routes)
         .layer(from_fn_with_state(limits.request_timeout, request_timeout))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
 }
 
 async fn me(claims: Claims) -> Response {
@@ -148,7 +162,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: waiting for requests in flight");
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace period over; closing remaining connections");
     }
     Ok(())

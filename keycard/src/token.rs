@@ -122,7 +122,11 @@ fn slow_down(retry_after: u64) -> Response {
 }
 
 fn invalid_grant() -> Response {
-    json_error(StatusCode::UNAUTHORIZED, "invalid_grant", "invalid username or password")
+    json_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+        "invalid username or password",
+    )
 }
 
 enum BodyKind {
@@ -151,7 +155,11 @@ pub(crate) fn bare_token_type(headers: &HeaderMap) -> Option<&'static str> {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+            })
             .next()
             .unwrap_or(1.0)
             .clamp(0.0, 1.0);
@@ -225,14 +233,20 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
             );
         }
     }
-    let (Some(username), Some(password)) = (creds.username, creds.password.map(Zeroizing::new)) else {
+    let (Some(username), Some(password)) = (creds.username, creds.password.map(Zeroizing::new))
+    else {
         return bad_request("username and password are required");
     };
     ep.login(username, password, &parts.headers).await
 }
 
 impl<U: UserStore> TokenEndpoint<U> {
-    async fn login(self: &Arc<Self>, username: String, password: Zeroizing<String>, headers: &HeaderMap) -> Response {
+    async fn login(
+        self: &Arc<Self>,
+        username: String,
+        password: Zeroizing<String>,
+        headers: &HeaderMap,
+    ) -> Response {
         // Taken before any work, given back on success: a throttled attempt costs no hash
         // and, being per name whether or not it exists, says nothing about existence.
         if let Err(retry) = self.per_user.acquire(&username) {
@@ -305,7 +319,9 @@ impl<U: UserStore> TokenEndpoint<U> {
             };
             match ep.users.upgrade_password_hash(&name, &old, new).await {
                 Ok(true) => tracing::info!(user = %name, "password hash upgraded to argon2id"),
-                Ok(false) => tracing::debug!(user = %name, "password hash changed meanwhile; not upgraded"),
+                Ok(false) => {
+                    tracing::debug!(user = %name, "password hash changed meanwhile; not upgraded")
+                }
                 Err(e) => tracing::error!(user = %name, error = %e, "password hash upgrade failed"),
             }
         });
@@ -330,8 +346,14 @@ mod tests {
         assert_eq!(accept("application/jwt"), Some("application/jwt"));
         assert_eq!(accept("text/plain"), Some("text/plain"));
         assert_eq!(accept("text/plain, application/json"), None);
-        assert_eq!(accept("application/json;q=0.5, text/plain"), Some("text/plain"));
-        assert_eq!(accept("application/jwt, */*;q=0.1"), Some("application/jwt"));
+        assert_eq!(
+            accept("application/json;q=0.5, text/plain"),
+            Some("text/plain")
+        );
+        assert_eq!(
+            accept("application/jwt, */*;q=0.1"),
+            Some("application/jwt")
+        );
         assert_eq!(accept("text/html"), None);
     }
 }

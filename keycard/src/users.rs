@@ -157,10 +157,15 @@ struct ExpressUser {
 
 impl Users {
     fn parse(text: &str, path: &Path) -> Result<Self, Error> {
-        let corrupt = |why: String| Error::new(ErrorKind::CorruptStore, format!("{}: {why}", path.display()));
+        let corrupt = |why: String| {
+            Error::new(
+                ErrorKind::CorruptStore,
+                format!("{}: {why}", path.display()),
+            )
+        };
         let users = if text.trim_start().starts_with('[') {
-            let legacy: Vec<ExpressUser> =
-                serde_json::from_str(text).map_err(|e| corrupt(format!("not a users file: {e}")))?;
+            let legacy: Vec<ExpressUser> = serde_json::from_str(text)
+                .map_err(|e| corrupt(format!("not a users file: {e}")))?;
             legacy
                 .into_iter()
                 .map(|u| User {
@@ -171,9 +176,13 @@ impl Users {
                 })
                 .collect()
         } else {
-            let file: OnDisk = serde_json::from_str(text).map_err(|e| corrupt(format!("not a users file: {e}")))?;
+            let file: OnDisk = serde_json::from_str(text)
+                .map_err(|e| corrupt(format!("not a users file: {e}")))?;
             if file.version != 1 {
-                return Err(corrupt(format!("unsupported version {}; this keycard reads version 1", file.version)));
+                return Err(corrupt(format!(
+                    "unsupported version {}; this keycard reads version 1",
+                    file.version
+                )));
             }
             file.users
         };
@@ -224,13 +233,24 @@ impl Users {
     }
 
     /// Adds a user; the name and role must be valid and the name new.
-    pub fn add(&mut self, name: &str, role: &str, password_hash: String, clock: &dyn Clock) -> Result<(), Error> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        role: &str,
+        password_hash: String,
+        clock: &dyn Clock,
+    ) -> Result<(), Error> {
         check_username(name)?;
         check_role(role)?;
         if self.get(name).is_some() {
-            return Err(Error::new(ErrorKind::UserExists, format!("user {name:?} already exists")));
+            return Err(Error::new(
+                ErrorKind::UserExists,
+                format!("user {name:?} already exists"),
+            ));
         }
-        let created = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(clock.now())).to_string();
+        let created =
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(clock.now()))
+                .to_string();
         self.users.push(User {
             name: name.to_owned(),
             role: role.to_owned(),
@@ -258,7 +278,10 @@ impl Users {
         let before = self.users.len();
         self.users.retain(|u| u.name != name);
         if self.users.len() == before {
-            return Err(Error::new(ErrorKind::NoSuchUser, format!("no user named {name:?}")));
+            return Err(Error::new(
+                ErrorKind::NoSuchUser,
+                format!("no user named {name:?}"),
+            ));
         }
         Ok(())
     }
@@ -327,7 +350,9 @@ impl FileUserStore {
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, Error> {
         let store = Self {
             path: path.into(),
-            snapshot: RwLock::new(Arc::new(Snapshot { by_name: HashMap::new() })),
+            snapshot: RwLock::new(Arc::new(Snapshot {
+                by_name: HashMap::new(),
+            })),
             seen: std::sync::Mutex::new(Seen::Never),
         };
         store.reload()?;
@@ -365,7 +390,9 @@ impl FileUserStore {
         };
         let users = match File::open(&self.path) {
             Ok(mut file) => {
-                let meta = file.metadata().map_err(|e| Error::io(self.path.display(), e))?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| Error::io(self.path.display(), e))?;
                 let stamp = Seen::File(Stamp::of(&meta));
                 if *seen == stamp {
                     return Ok(false);
@@ -383,7 +410,11 @@ impl FileUserStore {
             }
             Err(e) => return Err(Error::io(format!("cannot open {}", self.path.display()), e)),
         };
-        let by_name = users.users.into_iter().map(|u| (u.name.clone(), u)).collect();
+        let by_name = users
+            .users
+            .into_iter()
+            .map(|u| (u.name.clone(), u))
+            .collect();
         let fresh = Arc::new(Snapshot { by_name });
         match self.snapshot.write() {
             Ok(mut s) => *s = fresh,
@@ -410,7 +441,9 @@ impl FileUserStore {
                 match result {
                     Ok((Ok(true), n)) => tracing::info!(users = n, "users file reloaded"),
                     Ok((Ok(false), _)) => {}
-                    Ok((Err(e), _)) => tracing::error!(error = %e, "users file not reloaded; keeping the previous users"),
+                    Ok((Err(e), _)) => {
+                        tracing::error!(error = %e, "users file not reloaded; keeping the previous users")
+                    }
                     Err(e) => tracing::error!(error = %e, "users file reload task failed"),
                 }
             }
@@ -419,7 +452,10 @@ impl FileUserStore {
 
     /// A locked read-modify-write of the file at `path` (see the [module
     /// docs](self)). Nothing is written when `change` fails. Blocking.
-    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Users) -> Result<T, Error>) -> Result<T, Error> {
+    pub fn update<T>(
+        path: &Path,
+        change: impl FnOnce(&mut Users) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let _lock = lock(path)?;
         let mut users = Self::read(path)?;
         let out = change(&mut users)?;
@@ -454,7 +490,10 @@ fn read_users(file: &mut File, meta: &fs::Metadata, path: &Path) -> Result<Users
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(suffix);
     path.with_file_name(name)
 }
@@ -478,7 +517,12 @@ fn lock(path: &Path) -> Result<File, Error> {
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(|e| Error::io(format!("cannot open the lock file {}", lock_path.display()), e))?;
+        .map_err(|e| {
+            Error::io(
+                format!("cannot open the lock file {}", lock_path.display()),
+                e,
+            )
+        })?;
     file.lock()
         .map_err(|e| Error::io(format!("cannot lock {}", lock_path.display()), e))?;
     Ok(file)
@@ -499,7 +543,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         f.write_all(bytes)
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))
+        fs::rename(&tmp, path)
+            .map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -520,12 +565,19 @@ impl UserStore for FileUserStore {
         std::future::ready(Ok(user))
     }
 
-    async fn upgrade_password_hash(&self, name: &str, old: &str, new: String) -> Result<bool, Error> {
+    async fn upgrade_password_hash(
+        &self,
+        name: &str,
+        old: &str,
+        new: String,
+    ) -> Result<bool, Error> {
         let (path, name, old) = (self.path.clone(), name.to_owned(), old.to_owned());
         let changed = tokio::task::spawn_blocking(move || {
             Self::update(&path, |users| match users.get(&name) {
                 // Only if nobody changed it meanwhile (passwd, remove): never undo an edit.
-                Some(u) if u.password_hash == old => users.set_password_hash(&name, new).map(|()| true),
+                Some(u) if u.password_hash == old => {
+                    users.set_password_hash(&name, new).map(|()| true)
+                }
                 _ => Ok(false),
             })
         })
@@ -540,7 +592,12 @@ impl<T: UserStore> UserStore for Arc<T> {
     fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send {
         (**self).find(name)
     }
-    fn upgrade_password_hash(&self, name: &str, old: &str, new: String) -> impl Future<Output = Result<bool, Error>> + Send {
+    fn upgrade_password_hash(
+        &self,
+        name: &str,
+        old: &str,
+        new: String,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
         (**self).upgrade_password_hash(name, old, new)
     }
 }
@@ -556,25 +613,41 @@ mod tests {
     fn add_list_change_remove_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.json");
-        FileUserStore::update(&path, |u| u.add("alice", "admin", "$argon2id$x".into(), &CLOCK)).unwrap();
-        FileUserStore::update(&path, |u| u.add("bob", "user", "$argon2id$y".into(), &CLOCK)).unwrap();
-        let err = FileUserStore::update(&path, |u| u.add("bob", "user", "h".into(), &CLOCK)).unwrap_err();
+        FileUserStore::update(&path, |u| {
+            u.add("alice", "admin", "$argon2id$x".into(), &CLOCK)
+        })
+        .unwrap();
+        FileUserStore::update(&path, |u| {
+            u.add("bob", "user", "$argon2id$y".into(), &CLOCK)
+        })
+        .unwrap();
+        let err =
+            FileUserStore::update(&path, |u| u.add("bob", "user", "h".into(), &CLOCK)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UserExists);
         FileUserStore::update(&path, |u| u.set_role("bob", "admin")).unwrap();
         FileUserStore::update(&path, |u| u.remove("alice")).unwrap();
         let users = FileUserStore::read(&path).unwrap();
         assert_eq!(users.len(), 1);
         let bob = users.get("bob").unwrap();
-        assert_eq!((bob.role(), bob.created()), ("admin", Some("2026-11-18T11:06:40Z")));
+        assert_eq!(
+            (bob.role(), bob.created()),
+            ("admin", Some("2026-11-18T11:06:40Z"))
+        );
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"version\": 1"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         // No temporary files left behind.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 
@@ -584,7 +657,10 @@ mod tests {
         let path = dir.path().join("users.json");
         FileUserStore::update(&path, |u| u.add("alice", "admin", "h".into(), &CLOCK)).unwrap();
         let before = fs::read(&path).unwrap();
-        assert!(FileUserStore::update(&path, |u| u.add("bad name", "admin", "h".into(), &CLOCK)).is_err());
+        assert!(
+            FileUserStore::update(&path, |u| u.add("bad name", "admin", "h".into(), &CLOCK))
+                .is_err()
+        );
         assert!(FileUserStore::update(&path, |u| u.remove("nobody")).is_err());
         assert_eq!(fs::read(&path).unwrap(), before);
     }
@@ -605,11 +681,19 @@ mod tests {
     fn express_array_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.json");
-        fs::write(&path, r#"[{"username":"alice","role":"admin","passwordHash":"$2b$10$abc"}]"#).unwrap();
+        fs::write(
+            &path,
+            r#"[{"username":"alice","role":"admin","passwordHash":"$2b$10$abc"}]"#,
+        )
+        .unwrap();
         let store = FileUserStore::open(&path).unwrap();
         assert_eq!(store.len(), 1);
         FileUserStore::update(&path, |u| u.add("bob", "user", "h".into(), &CLOCK)).unwrap();
-        assert!(fs::read_to_string(&path).unwrap().contains("\"password_hash\": \"$2b$10$abc\""));
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .contains("\"password_hash\": \"$2b$10$abc\"")
+        );
     }
 
     #[test]
@@ -625,7 +709,11 @@ mod tests {
             r#"{"version":1,"users":[{"name":"a","role":"r","password_hash":"h"},{"name":"a","role":"r","password_hash":"h"}]}"#,
         ] {
             fs::write(&path, bad).unwrap();
-            assert_eq!(store.reload().unwrap_err().kind(), ErrorKind::CorruptStore, "{bad}");
+            assert_eq!(
+                store.reload().unwrap_err().kind(),
+                ErrorKind::CorruptStore,
+                "{bad}"
+            );
             assert_eq!(store.len(), 1);
         }
     }

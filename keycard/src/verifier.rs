@@ -161,16 +161,17 @@ impl Verifier {
         }
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         let key = inner.key_for(header.alg, header.kid.as_deref())?;
-        let data = decode::<Claims>(token, key.decoding(), &inner.validation).map_err(|e| {
-            match e.kind() {
-                JwtErrorKind::InvalidSignature => TokenError::BadSignature,
-                JwtErrorKind::InvalidAlgorithm | JwtErrorKind::InvalidAlgorithmName => {
-                    TokenError::AlgorithmNotAllowed
+        let data =
+            decode::<Claims>(token, key.decoding(), &inner.validation).map_err(|e| {
+                match e.kind() {
+                    JwtErrorKind::InvalidSignature => TokenError::BadSignature,
+                    JwtErrorKind::InvalidAlgorithm | JwtErrorKind::InvalidAlgorithmName => {
+                        TokenError::AlgorithmNotAllowed
+                    }
+                    JwtErrorKind::Json(_) => TokenError::InvalidClaims,
+                    _ => TokenError::Malformed,
                 }
-                JwtErrorKind::Json(_) => TokenError::InvalidClaims,
-                _ => TokenError::Malformed,
-            }
-        })?;
+            })?;
         inner.check_claims(&data.claims)?;
         Ok(data.claims)
     }
@@ -179,7 +180,11 @@ impl Verifier {
 impl VerifierInner {
     /// The key a token must verify against: same algorithm, and the same `kid` when the
     /// token names one and a key of that id exists; a key without an id accepts any.
-    fn key_for(&self, alg: jsonwebtoken::Algorithm, kid: Option<&str>) -> Result<&SigningKey, TokenError> {
+    fn key_for(
+        &self,
+        alg: jsonwebtoken::Algorithm,
+        kid: Option<&str>,
+    ) -> Result<&SigningKey, TokenError> {
         let mut same_alg = self.keys.iter().filter(|k| k.algorithm() == alg).peekable();
         if same_alg.peek().is_none() {
             return Err(TokenError::AlgorithmNotAllowed);

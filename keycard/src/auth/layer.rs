@@ -33,6 +33,19 @@ impl AuthLayer {
     }
 }
 
+impl AuthLayer {
+    /// Wraps a whole router, so that the path normalization happens *before* routing
+    /// and the router matches the same path the rules judged.
+    ///
+    /// `Router::layer` runs a layer after routing (for the matched route or the
+    /// fallback). With it the rules still see the normalized path, so protection holds,
+    /// but the router matched the raw one: `/%74oken` then finds no `/token` route.
+    /// Prefer `wrap` for a whole application.
+    pub fn wrap(self, router: axum::Router) -> axum::Router {
+        axum::Router::new().fallback_service(self.layer(router))
+    }
+}
+
 impl<S> Layer<S> for AuthLayer {
     type Service = Auth<S>;
 

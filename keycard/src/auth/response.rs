@@ -64,7 +64,12 @@ impl IntoResponse for AuthError {
                     Some(challenge("insufficient_scope", why)),
                 )
             }
-            AuthError::InvalidPath(e) => (StatusCode::BAD_REQUEST, "invalid_request", e.description(), None),
+            AuthError::InvalidPath(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                e.description(),
+                None,
+            ),
         };
         let mut res = json_error(status, code, description);
         if let Some(www) = www {

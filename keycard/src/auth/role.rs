@@ -55,7 +55,10 @@ pub struct RequireRole<S> {
 
 impl<S> RequireRole<S> {
     fn authorize<B>(&self, req: &Request<B>) -> Result<(), AuthError> {
-        let claims = req.extensions().get::<Claims>().ok_or(AuthError::MissingToken)?;
+        let claims = req
+            .extensions()
+            .get::<Claims>()
+            .ok_or(AuthError::MissingToken)?;
         match claims.role() {
             Some(role) if self.roles.iter().any(|r| r == role) => Ok(()),
             _ => Err(AuthError::InsufficientScope),

@@ -42,7 +42,9 @@ impl<S> Auth<S> {
 
     /// The one decision: may this request through, and as whom?
     fn authenticate<B>(&self, req: &mut Request<B>) -> Result<(), AuthError> {
-        if let Cow::Owned(normal) = path::normalize(req.uri().path()).map_err(AuthError::InvalidPath)? {
+        if let Cow::Owned(normal) =
+            path::normalize(req.uri().path()).map_err(AuthError::InvalidPath)?
+        {
             set_path(req, &normal)?;
         }
         let claims = match self.rules.decide(req.method(), req.uri().path()) {
@@ -57,7 +59,10 @@ impl<S> Auth<S> {
             Access::Authenticated => Some(self.required(req.headers())?),
             Access::Roles(roles) => {
                 let claims = self.required(req.headers())?;
-                if !claims.role().is_some_and(|r| roles.iter().any(|want| want == r)) {
+                if !claims
+                    .role()
+                    .is_some_and(|r| roles.iter().any(|want| want == r))
+                {
                     return Err(AuthError::InsufficientScope);
                 }
                 Some(claims)
@@ -82,7 +87,8 @@ fn set_path<B>(req: &mut Request<B>, normal: &str) -> Result<(), AuthError> {
     };
     let mut parts = req.uri().clone().into_parts();
     parts.path_and_query = Some(pq.map_err(|_| AuthError::InvalidPath(path::PathError::NonAscii))?);
-    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| AuthError::InvalidPath(path::PathError::NonAscii))?;
+    *req.uri_mut() =
+        Uri::from_parts(parts).map_err(|_| AuthError::InvalidPath(path::PathError::NonAscii))?;
     Ok(())
 }
 
@@ -97,7 +103,9 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthErro
         return Ok(None);
     };
     if all.next().is_some() {
-        return Err(AuthError::MalformedCredentials("more than one Authorization header"));
+        return Err(AuthError::MalformedCredentials(
+            "more than one Authorization header",
+        ));
     }
     let value = value.as_bytes().trim_ascii();
     let (scheme, rest) = match value.iter().position(|b| *b == b' ' || *b == b'\t') {
@@ -112,7 +120,9 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthErro
         return Err(AuthError::MalformedCredentials("Bearer without a token"));
     }
     if token.iter().any(|b| b.is_ascii_whitespace()) {
-        return Err(AuthError::MalformedCredentials("more than one word after Bearer"));
+        return Err(AuthError::MalformedCredentials(
+            "more than one word after Bearer",
+        ));
     }
     std::str::from_utf8(token)
         .map(Some)
@@ -164,14 +174,29 @@ mod tests {
     fn bearer_parsing() {
         assert_eq!(bearer_token(&headers(&[])), Ok(None));
         assert_eq!(bearer_token(&headers(&[b""])), Ok(None));
-        assert_eq!(bearer_token(&headers(&[b"Basic YWxhZGRpbjpvcGVuc2VzYW1l"])), Ok(None));
+        assert_eq!(
+            bearer_token(&headers(&[b"Basic YWxhZGRpbjpvcGVuc2VzYW1l"])),
+            Ok(None)
+        );
         assert_eq!(bearer_token(&headers(&[b"Bearerx abc"])), Ok(None));
         assert_eq!(bearer_token(&headers(&[b"Bearer abc"])), Ok(Some("abc")));
-        assert_eq!(bearer_token(&headers(&[b"bEaReR   abc  "])), Ok(Some("abc")));
+        assert_eq!(
+            bearer_token(&headers(&[b"bEaReR   abc  "])),
+            Ok(Some("abc"))
+        );
         assert_eq!(bearer_token(&headers(&[b"BEARER\tabc"])), Ok(Some("abc")));
-        assert!(matches!(bearer_token(&headers(&[b"Bearer"])), Err(AuthError::MalformedCredentials(_))));
-        assert!(matches!(bearer_token(&headers(&[b"Bearer   "])), Err(AuthError::MalformedCredentials(_))));
-        assert!(matches!(bearer_token(&headers(&[b"Bearer a b"])), Err(AuthError::MalformedCredentials(_))));
+        assert!(matches!(
+            bearer_token(&headers(&[b"Bearer"])),
+            Err(AuthError::MalformedCredentials(_))
+        ));
+        assert!(matches!(
+            bearer_token(&headers(&[b"Bearer   "])),
+            Err(AuthError::MalformedCredentials(_))
+        ));
+        assert!(matches!(
+            bearer_token(&headers(&[b"Bearer a b"])),
+            Err(AuthError::MalformedCredentials(_))
+        ));
         assert!(matches!(
             bearer_token(&headers(&[b"Bearer a", b"Bearer a"])),
             Err(AuthError::MalformedCredentials(_))

@@ -1,0 +1,163 @@
+//! The command line: flags and environment variables (clap). Values left unset here
+//! fall back to the config file, then to the defaults (`config.rs`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keycard",
+    version,
+    about = "JWT authentication for HTTP APIs: a token endpoint, a verifier and a user database.",
+    after_help = "Every option also has an environment variable and a key in the TOML config file (flag > environment > file > default). Secrets are read only from the environment or files, never from flags."
+)]
+pub struct Cli {
+    /// TOML configuration file [default: keycard.toml when present]
+    #[arg(long, global = true, env = "KEYCARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The user database file [default: users.json]
+    #[arg(long, global = true, env = "KEYCARD_USERS", value_name = "FILE")]
+    pub users: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub argon2: Argon2Args,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Argon2id cost of new password hashes (OWASP's by default).
+#[derive(Args, Debug, Default)]
+pub struct Argon2Args {
+    /// Argon2id memory per hash, in KiB [default: 19456]
+    #[arg(long, global = true, env = "KEYCARD_ARGON2_MEMORY", value_name = "KIB")]
+    pub argon2_memory: Option<u32>,
+
+    /// Argon2id iterations [default: 2]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYCARD_ARGON2_ITERATIONS",
+        value_name = "N"
+    )]
+    pub argon2_iterations: Option<u32>,
+
+    /// Argon2id lanes [default: 1]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYCARD_ARGON2_PARALLELISM",
+        value_name = "N"
+    )]
+    pub argon2_parallelism: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the token endpoint and the verifying server
+    Serve(ServeArgs),
+    /// Manage the user database
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to bind [default: 127.0.0.1:8080]
+    #[arg(long, env = "KEYCARD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// PKCS#8 PEM private key to sign with (instead of AUTHENTICATION_SECRET)
+    #[arg(long, env = "KEYCARD_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+
+    /// Token lifetime: 90s, 15m, 12h, 7d [default: 7d]
+    #[arg(long, env = "KEYCARD_TOKEN_TTL", value_name = "DURATION")]
+    pub token_ttl: Option<String>,
+
+    /// Stamp `iss` into tokens and require it on verification
+    #[arg(long, env = "KEYCARD_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// Stamp `aud` into tokens and require it on verification
+    #[arg(long, env = "KEYCARD_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// Clock skew tolerated on exp, nbf and iat [default: 30s]
+    #[arg(long, env = "KEYCARD_LEEWAY", value_name = "DURATION")]
+    pub leeway: Option<String>,
+
+    /// Extra path reachable without a token; a trailing * matches every path starting with the rest (repeatable)
+    #[arg(
+        long,
+        env = "KEYCARD_PUBLIC",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    pub public: Vec<String>,
+
+    /// The `kid` stamped into tokens [default: none for HS256]
+    #[arg(long, env = "KEYCARD_KEY_ID", value_name = "KID")]
+    pub key_id: Option<String>,
+
+    /// Failed logins allowed per username: N/s, N/m, N/h, or 0 for no limit [default: 10/m]
+    #[arg(long, env = "KEYCARD_RATE_LIMIT_USER", value_name = "RATE")]
+    pub rate_limit_user: Option<String>,
+
+    /// /token requests allowed per client address: N/s, N/m, N/h, or 0 for no limit [default: 100/m]
+    #[arg(long, env = "KEYCARD_RATE_LIMIT_IP", value_name = "RATE")]
+    pub rate_limit_ip: Option<String>,
+
+    /// How long one request may take [default: 30s]
+    #[arg(long, env = "KEYCARD_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+
+    /// Try it out: a throwaway secret and a demo user in a temporary users file
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a user
+    Add {
+        /// Username: 1-64 characters of A-Z a-z 0-9 . _ @ -
+        name: String,
+        /// The user's role
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's password
+    Passwd {
+        /// Username
+        name: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's role
+    SetRole {
+        /// Username
+        name: String,
+        /// The new role
+        role: String,
+    },
+    /// Remove a user
+    Remove {
+        /// Username
+        name: String,
+    },
+    /// List users: name, role, creation time
+    List {
+        /// Print a JSON array instead
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,233 @@
+//! Resolving options: flag > environment (both via clap) > config file > default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use keycard::{PasswordPolicy, Rate, Secret, parse_duration};
+use serde::Deserialize;
+
+use crate::cli::{Argon2Args, Cli, ServeArgs};
+
+/// The config file: top-level keys named like the long flags, `_` for `-`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<String>,
+    users: Option<PathBuf>,
+    signing_key: Option<PathBuf>,
+    authentication_secret_file: Option<PathBuf>,
+    token_ttl: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: Option<String>,
+    public: Option<Vec<String>>,
+    key_id: Option<String>,
+    rate_limit_user: Option<String>,
+    rate_limit_ip: Option<String>,
+    request_timeout: Option<String>,
+    argon2_memory: Option<u32>,
+    argon2_iterations: Option<u32>,
+    argon2_parallelism: Option<u32>,
+}
+
+const DEFAULT_CONFIG: &str = "keycard.toml";
+
+impl FileConfig {
+    /// `--config FILE`, or `keycard.toml` in the working directory when present.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None if Path::new(DEFAULT_CONFIG).exists() => PathBuf::from(DEFAULT_CONFIG),
+            None => return Ok(Self::default()),
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            // toml's messages span several lines; keep the first.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid TOML").to_owned();
+            let detail = e.message().to_owned();
+            anyhow!("config file {}: {first}: {detail}", path.display())
+        })
+    }
+}
+
+/// The users file path, from `--users`, `KEYCARD_USERS`, the file, or `users.json`.
+pub fn users_path(cli: &Cli, file: &FileConfig) -> PathBuf {
+    cli.users
+        .clone()
+        .or_else(|| file.users.clone())
+        .unwrap_or_else(|| PathBuf::from("users.json"))
+}
+
+/// The Argon2id policy for new hashes.
+pub fn password_policy(args: &Argon2Args, file: &FileConfig) -> anyhow::Result<PasswordPolicy> {
+    let d = PasswordPolicy::OWASP;
+    let m = args
+        .argon2_memory
+        .or(file.argon2_memory)
+        .unwrap_or(d.memory_kib());
+    let t = args
+        .argon2_iterations
+        .or(file.argon2_iterations)
+        .unwrap_or(d.iterations());
+    let p = args
+        .argon2_parallelism
+        .or(file.argon2_parallelism)
+        .unwrap_or(d.parallelism());
+    Ok(PasswordPolicy::new(m, t, p)?)
+}
+
+/// Where the signing key comes from.
+pub enum KeySource {
+    Secret(Secret),
+    SigningKey(PathBuf),
+}
+
+/// Everything `keycard serve` needs, validated.
+pub struct ServeConfig {
+    pub listen: String,
+    pub users: PathBuf,
+    pub key: KeySource,
+    pub token_ttl: Duration,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway: Duration,
+    pub public: Vec<String>,
+    pub key_id: Option<String>,
+    pub rate_limit_user: Option<Rate>,
+    pub rate_limit_ip: Option<Rate>,
+    pub request_timeout: Duration,
+    pub policy: PasswordPolicy,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+fn duration(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Duration> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    parse_duration(&text).with_context(|| format!("--{name}"))
+}
+
+fn rate(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Option<Rate>> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    Rate::parse(&text).with_context(|| format!("--{name}"))
+}
+
+impl ServeConfig {
+    pub fn resolve(cli: &Cli, args: &ServeArgs, file: FileConfig) -> anyhow::Result<Self> {
+        let users = users_path(cli, &file);
+        let policy = password_policy(&cli.argon2, &file)?;
+        // The demo makes its own throwaway secret and users file (see serve::Demo).
+        let key = if args.demo {
+            KeySource::Secret(Secret::random())
+        } else {
+            key_source(args, &file)?
+        };
+        let token_ttl = duration("token-ttl", args.token_ttl.clone().or(file.token_ttl), "7d")?;
+        if token_ttl.is_zero() {
+            bail!("--token-ttl: a token must live at least 1s");
+        }
+        let listen = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        listen.parse::<std::net::SocketAddr>().with_context(|| {
+            format!("--listen {listen:?} is not an address like 127.0.0.1:8080")
+        })?;
+        if args.demo {
+            crate::serve::check_demo_listen(&listen)?;
+        }
+        let public = if args.public.is_empty() {
+            file.public.unwrap_or_default()
+        } else {
+            args.public.clone()
+        };
+        let public: Vec<String> = public
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        keycard::serve_rules(&public).context("--public")?;
+        let request_timeout = duration(
+            "request-timeout",
+            args.request_timeout.clone().or(file.request_timeout),
+            "30s",
+        )?;
+        if request_timeout.is_zero() {
+            bail!("--request-timeout must be at least 1s");
+        }
+        Ok(Self {
+            listen,
+            users,
+            key,
+            token_ttl,
+            issuer: non_empty(args.issuer.clone().or(file.issuer)),
+            audience: non_empty(args.audience.clone().or(file.audience)),
+            leeway: duration("leeway", args.leeway.clone().or(file.leeway), "30s")?,
+            public,
+            key_id: non_empty(args.key_id.clone().or(file.key_id)),
+            rate_limit_user: rate(
+                "rate-limit-user",
+                args.rate_limit_user.clone().or(file.rate_limit_user),
+                "10/m",
+            )?,
+            rate_limit_ip: rate(
+                "rate-limit-ip",
+                args.rate_limit_ip.clone().or(file.rate_limit_ip),
+                "100/m",
+            )?,
+            request_timeout,
+            policy,
+        })
+    }
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+/// Exactly one of `AUTHENTICATION_SECRET`, `AUTHENTICATION_SECRET_FILE` (or the file's
+/// `authentication_secret_file`) and `--signing-key`.
+fn key_source(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<KeySource> {
+    let secret = env("AUTHENTICATION_SECRET");
+    let secret_file = env("AUTHENTICATION_SECRET_FILE")
+        .map(PathBuf::from)
+        .or_else(|| file.authentication_secret_file.clone());
+    let signing_key = args
+        .signing_key
+        .clone()
+        .or_else(|| file.signing_key.clone());
+    let given: Vec<&str> = [
+        secret.as_ref().map(|_| "AUTHENTICATION_SECRET"),
+        secret_file.as_ref().map(|_| "AUTHENTICATION_SECRET_FILE"),
+        signing_key.as_ref().map(|_| "--signing-key"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match given.as_slice() {
+        [] => bail!(
+            "no signing key: set AUTHENTICATION_SECRET to a secret of at least 32 bytes (e.g. export AUTHENTICATION_SECRET=$(head -c 32 /dev/urandom | base64)), or AUTHENTICATION_SECRET_FILE, or try `keycard serve --demo`"
+        ),
+        [_] => {}
+        many => bail!(
+            "more than one signing key given ({}): keep exactly one",
+            many.join(" and ")
+        ),
+    }
+    if let Some(s) = secret {
+        return Ok(KeySource::Secret(
+            Secret::new(s.into_bytes()).context("AUTHENTICATION_SECRET")?,
+        ));
+    }
+    if let Some(path) = secret_file {
+        return Ok(KeySource::Secret(Secret::from_file(&path)?));
+    }
+    match signing_key {
+        Some(path) => Ok(KeySource::SigningKey(path)),
+        None => bail!("no signing key"),
+    }
+}

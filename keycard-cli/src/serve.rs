@@ -1,0 +1,160 @@
+//! `keycard serve`: build the library's pieces from the config and run them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use keycard::{
+    FileUserStore, Hasher, Issuer, Secret, ServerLimits, SigningKey, SystemClock, TokenEndpoint,
+    Verifier, users::Users,
+};
+
+use crate::Failure;
+use crate::config::{KeySource, ServeConfig};
+
+/// How often the users file is checked for changes (SPEC: within 2 seconds).
+const USERS_POLL: Duration = Duration::from_secs(1);
+
+pub async fn run(config: ServeConfig) -> Result<(), Failure> {
+    let secret = match &config.key {
+        KeySource::Secret(s) => s.clone(),
+        KeySource::SigningKey(path) => {
+            return Err(Failure::Config(anyhow::anyhow!(
+                "--signing-key {}: asymmetric keys are not supported by this build yet; use AUTHENTICATION_SECRET (HS256)",
+                path.display()
+            )));
+        }
+    };
+    let mut key = SigningKey::hs256(&secret).map_err(|e| Failure::Config(e.into()))?;
+    if let Some(kid) = &config.key_id {
+        key = key.with_key_id(kid.clone());
+    }
+    let mut issuer = Issuer::new(key.clone())
+        .with_ttl(config.token_ttl)
+        .map_err(|e| Failure::Config(e.into()))?;
+    let mut verifier = Verifier::new(key.clone()).with_leeway(config.leeway);
+    if let Some(iss) = &config.issuer {
+        issuer = issuer.with_issuer(iss.clone());
+        verifier = verifier.with_issuer(iss.clone());
+    }
+    if let Some(aud) = &config.audience {
+        issuer = issuer.with_audience(aud.clone());
+        verifier = verifier.with_audience(aud.clone());
+    }
+    let users = Arc::new(
+        FileUserStore::open(&config.users)
+            .with_context(|| "cannot load the users file".to_string())
+            .map_err(Failure::Config)?,
+    );
+    let rules = keycard::serve_rules(&config.public).map_err(|e| Failure::Config(e.into()))?;
+    let limits = ServerLimits {
+        request_timeout: config.request_timeout,
+        ..ServerLimits::default()
+    };
+    let endpoint = TokenEndpoint::new(issuer, users.clone(), Hasher::new(config.policy))
+        .with_user_rate(config.rate_limit_user)
+        .with_ip_rate(config.rate_limit_ip);
+    let app = keycard::app(endpoint, verifier, rules, &limits);
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))
+        .map_err(Failure::Runtime)?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    eprintln!(
+        "keycard listening on http://{addr} (algorithm {}, key id {}, users {}: {} users)",
+        key.algorithm_name(),
+        key.key_id().unwrap_or("-"),
+        config.users.display(),
+        users.len()
+    );
+    let watcher = users.watch(USERS_POLL);
+    keycard::serve(listener, app, limits, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    watcher.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// A throwaway demo: random secret, a temporary users file with one user.
+pub struct Demo {
+    dir: PathBuf,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Demo {
+    pub fn prepare(config: &mut ServeConfig) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("keycard-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let demo = Self { dir };
+        let users = demo.dir.join("users.json");
+        let password = random_password()?;
+        let hash = config.policy.hash(&password)?;
+        FileUserStore::update(&users, |u: &mut Users| {
+            u.add("demo", "admin", hash, &SystemClock)
+        })?;
+        config.users = users;
+        config.key = KeySource::Secret(Secret::random());
+        let host = config.listen.clone();
+        println!("keycard demo: a throwaway secret and the user demo / {password} (role admin).");
+        println!("Get a token, then call a protected route with it:");
+        println!();
+        println!(
+            "  TOKEN=$(curl -s http://{host}/token -H 'Accept: text/plain' -d username=demo -d password={password})"
+        );
+        println!("  curl -s http://{host}/me -H \"Authorization: Bearer $TOKEN\"");
+        println!();
+        Ok(demo)
+    }
+}
+
+fn random_password() -> anyhow::Result<String> {
+    use base64::Engine;
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Refuses a demo when the address is not loopback: a known demo user on a network
+/// address would be an open door.
+pub fn check_demo_listen(listen: &str) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = listen.parse().context("--listen")?;
+    if !addr.ip().is_loopback() {
+        bail!("--demo listens on loopback addresses only (got {listen})");
+    }
+    Ok(())
+}
