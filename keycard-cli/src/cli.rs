@@ -57,7 +57,7 @@ pub struct Argon2Args {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the token endpoint and the verifying server
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the user database
     Users {
         #[command(subcommand)]

@@ -62,6 +62,9 @@ mod token;
 pub mod users;
 mod verifier;
 
+#[cfg(test)]
+mod router_tests;
+
 pub use auth::{Auth, AuthError, AuthLayer, RequireRole, RequireRoleLayer, ResponseFuture};
 pub use claims::{Audience, Claims, Extra};
 pub use clock::{Clock, ManualClock, SystemClock};

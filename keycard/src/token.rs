@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -191,10 +192,14 @@ pub(crate) fn bare_token_type(headers: &HeaderMap) -> Option<&'static str> {
 }
 
 async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Request) -> Response {
-    let peer = req
-        .extensions()
+    let ext = req.extensions();
+    let peer = ext
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .map(|ConnectInfo(addr)| addr.ip())
+        .or_else(|| {
+            ext.get::<MockConnectInfo<SocketAddr>>()
+                .map(|MockConnectInfo(addr)| addr.ip())
+        });
     if let Some(ip) = peer
         && let Err(retry) = ep.per_ip.acquire(&ip)
     {
