@@ -48,7 +48,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(ref args) => {
             let mut config = ServeConfig::resolve(&cli, args, file).map_err(Failure::Config)?;
             init_logging();
-            let _demo = if args.demo {
+            let demo = if args.demo {
                 Some(serve::Demo::prepare(&mut config).map_err(Failure::Runtime)?)
             } else {
                 None
@@ -57,7 +57,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .enable_all()
                 .build()
                 .map_err(|e| Failure::Runtime(e.into()))?;
-            runtime.block_on(serve::run(config))
+            runtime.block_on(serve::run(config, demo.as_ref()))
         }
         Command::Users { command } => {
             let policy = config::password_policy(&cli.argon2, &file).map_err(Failure::Config)?;

@@ -16,7 +16,7 @@ use crate::config::{KeySource, ServeConfig};
 /// How often the users file is checked for changes (SPEC: within 2 seconds).
 const USERS_POLL: Duration = Duration::from_secs(1);
 
-pub async fn run(config: ServeConfig) -> Result<(), Failure> {
+pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure> {
     let secret = match &config.key {
         KeySource::Secret(s) => s.clone(),
         KeySource::SigningKey(path) => {
@@ -71,6 +71,9 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         config.users.display(),
         users.len()
     );
+    if let Some(demo) = demo {
+        demo.print(addr);
+    }
     let watcher = users.watch(USERS_POLL);
     keycard::serve(listener, app, limits, shutdown_signal())
         .await
@@ -107,6 +110,7 @@ async fn shutdown_signal() {
 /// A throwaway demo: random secret, a temporary users file with one user.
 pub struct Demo {
     dir: PathBuf,
+    password: String,
 }
 
 impl Drop for Demo {
@@ -120,25 +124,30 @@ impl Demo {
         let dir = std::env::temp_dir().join(format!("keycard-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let demo = Self { dir };
+        let demo = Self {
+            dir,
+            password: random_password()?,
+        };
         let users = demo.dir.join("users.json");
-        let password = random_password()?;
-        let hash = config.policy.hash(&password)?;
+        let hash = config.policy.hash(&demo.password)?;
         FileUserStore::update(&users, |u: &mut Users| {
             u.add("demo", "admin", hash, &SystemClock)
         })?;
         config.users = users;
         config.key = KeySource::Secret(Secret::random());
-        let host = config.listen.clone();
+        Ok(demo)
+    }
+
+    fn print(&self, addr: std::net::SocketAddr) {
+        let password = &self.password;
         println!("keycard demo: a throwaway secret and the user demo / {password} (role admin).");
         println!("Get a token, then call a protected route with it:");
         println!();
         println!(
-            "  TOKEN=$(curl -s http://{host}/token -H 'Accept: text/plain' -d username=demo -d password={password})"
+            "  TOKEN=$(curl -s http://{addr}/token -H 'Accept: text/plain' -d username=demo -d password={password})"
         );
-        println!("  curl -s http://{host}/me -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -s http://{addr}/me -H \"Authorization: Bearer $TOKEN\"");
         println!();
-        Ok(demo)
     }
 }
 

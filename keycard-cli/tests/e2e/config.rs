@@ -1,0 +1,227 @@
+//! Configuration: refusals, precedence, files.
+
+use crate::harness::*;
+
+fn refused(env: &Env, cmd: &mut std::process::Command, says: &str) {
+    let out = run_cmd(cmd, "");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{says}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with("keycard: error: ") && err.contains(says),
+        "{says}: {err}"
+    );
+    let _ = env;
+}
+
+#[test]
+fn bad_configurations_exit_2_with_one_line() {
+    let env = Env::new();
+    std::fs::write(env.path("short.secret"), "too-short\n").unwrap();
+    std::fs::write(env.path("good.secret"), format!("{SECRET}\n")).unwrap();
+    std::fs::write(env.path("bad.toml"), "listen = [").unwrap();
+    std::fs::write(env.path("unknown.toml"), "lissten = \"127.0.0.1:1\"\n").unwrap();
+    let serve = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.arg("serve").args(extra);
+        c
+    };
+    refused(&env, &mut serve(&[]), "no signing key");
+    refused(
+        &env,
+        serve(&[]).env("AUTHENTICATION_SECRET", "short"),
+        "at least 32",
+    );
+    refused(
+        &env,
+        serve(&[]).env("AUTHENTICATION_SECRET", ""),
+        "at least 32",
+    );
+    refused(
+        &env,
+        serve(&[]).env("AUTHENTICATION_SECRET_FILE", "short.secret"),
+        "at least 32",
+    );
+    refused(
+        &env,
+        serve(&[]).env("AUTHENTICATION_SECRET_FILE", "missing.secret"),
+        "cannot read the secret file",
+    );
+    refused(
+        &env,
+        serve(&[])
+            .env("AUTHENTICATION_SECRET", SECRET)
+            .env("AUTHENTICATION_SECRET_FILE", "good.secret"),
+        "more than one signing key",
+    );
+    refused(
+        &env,
+        serve(&["--signing-key", "k.pem"]).env("AUTHENTICATION_SECRET", SECRET),
+        "more than one signing key",
+    );
+    refused(
+        &env,
+        &mut serve(&["--signing-key", "k.pem"]),
+        "not supported",
+    );
+    refused(&env, &mut serve(&[]), "no signing key");
+    let with_secret = |extra: &[&str]| {
+        let mut c = serve(extra);
+        c.env("AUTHENTICATION_SECRET", SECRET);
+        c
+    };
+    refused(
+        &env,
+        &mut with_secret(&["--token-ttl", "7w"]),
+        "invalid duration",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--token-ttl", "0s"]),
+        "at least 1s",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--leeway", "soon"]),
+        "invalid duration",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--listen", "localhost"]),
+        "--listen",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--rate-limit-user", "10/d"]),
+        "invalid rate",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--rate-limit-ip", "lots"]),
+        "invalid rate",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--public", "docs"]),
+        "invalid path pattern",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--public", "/a*b"]),
+        "invalid path pattern",
+    );
+    refused(&env, &mut with_secret(&["--argon2-memory", "10"]), "argon2");
+    refused(
+        &env,
+        &mut with_secret(&["--config", "bad.toml"]),
+        "bad.toml",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--config", "unknown.toml"]),
+        "lissten",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--config", "missing.toml"]),
+        "cannot read the config file",
+    );
+    std::fs::write(env.path("users.json"), "{ not json").unwrap();
+    refused(&env, &mut with_secret(&[]), "users.json");
+    std::fs::remove_file(env.path("users.json")).unwrap();
+}
+
+#[test]
+fn the_secret_file_may_end_with_one_newline() {
+    let env = Env::new();
+    env.add_user("alice", "admin", "alice-password");
+    std::fs::write(env.path("secret"), format!("{SECRET}\r\n")).unwrap();
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET_FILE", "secret");
+    let server = env.serve_with(cmd, &[]);
+    let token = server.token("alice", "alice-password");
+    // Signed with exactly SECRET: a server given the secret directly accepts it.
+    let other = env.serve(&[]);
+    assert_eq!(other.get("/me", Some(&token)).status, 200);
+}
+
+#[test]
+fn precedence_is_flag_then_environment_then_file_then_default() {
+    let env = Env::new();
+    env.add_user("alice", "admin", "alice-password");
+    std::fs::write(
+        env.path("keycard.toml"),
+        "token_ttl = \"15m\"\nissuer = \"from-file\"\npublic = [\"/docs*\"]\n",
+    )
+    .unwrap();
+    let ttl = |server: &Server| {
+        server.login("alice", "alice-password").json()["expires_in"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // keycard.toml in the working directory is read by default.
+    let server = env.serve(&[]);
+    assert_eq!(ttl(&server), 900);
+    assert_eq!(
+        claims(&server.token("alice", "alice-password"))["iss"],
+        "from-file"
+    );
+    assert_eq!(server.get("/docs/x", None).status, 404);
+
+    // The environment beats the file.
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET", SECRET)
+        .env("KEYCARD_TOKEN_TTL", "12h");
+    let server = env.serve_with(cmd, &[]);
+    assert_eq!(ttl(&server), 43_200);
+
+    // A flag beats the environment.
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET", SECRET)
+        .env("KEYCARD_TOKEN_TTL", "12h");
+    let server = env.serve_with(cmd, &["--token-ttl", "90s"]);
+    assert_eq!(ttl(&server), 90);
+
+    // --config works after the subcommand as well as before it.
+    std::fs::write(env.path("other.toml"), "token_ttl = \"2h\"\n").unwrap();
+    let server = env.serve(&["--config", "other.toml"]);
+    assert_eq!(ttl(&server), 7200);
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET", SECRET)
+        .args(["--config", "other.toml"]);
+    let server = env.serve_with(cmd, &[]);
+    assert_eq!(ttl(&server), 7200);
+
+    // KEYCARD_PUBLIC is comma-separated.
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET", SECRET)
+        .env("KEYCARD_PUBLIC", "/a,/b*");
+    let server = env.serve_with(cmd, &["--config", "other.toml"]);
+    assert_eq!(server.get("/a", None).status, 404);
+    assert_eq!(server.get("/b/c", None).status, 404);
+    assert_eq!(server.get("/c", None).status, 401);
+}
+
+#[test]
+fn users_file_and_listen_from_the_config_file() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("keycard.toml"),
+        "users = \"db/people.json\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(env.path("db")).unwrap();
+    env.add_user("alice", "admin", "alice-password");
+    assert!(env.path("db/people.json").exists());
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET", SECRET);
+    // The harness adds no --listen when one is given; the file's says the same.
+    let server = env.serve_with(cmd, &["--listen=127.0.0.1:0"]);
+    assert!(
+        server.log().contains("db/people.json: 1 users"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.login("alice", "alice-password").status, 200);
+}

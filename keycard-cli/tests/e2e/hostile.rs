@@ -1,0 +1,157 @@
+//! Hostile and malformed input over a raw socket: always a 4xx, never a crash.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::harness::*;
+
+#[test]
+fn a_body_just_over_the_limit_gets_a_readable_413() {
+    let env = Env::new();
+    let server = env.serve(&[]);
+    for size in [8 * 1024 + 1, 8 * 1024 + 100, 60 * 1024] {
+        let body = format!(
+            "{{\"username\":\"a\",\"password\":\"{}\"}}",
+            "x".repeat(size - 30)
+        );
+        let r = server.post("/token", "application/json", &body, "");
+        assert_eq!(
+            (r.status, r.error()),
+            (413, "request_too_large".to_owned()),
+            "{size}"
+        );
+    }
+    // Chunked, with no length announced.
+    let mut raw = b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..9 {
+        raw.extend_from_slice(b"400\r\n");
+        raw.extend_from_slice(&[b'x'; 1024]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let r = server.request(&raw);
+    assert_eq!((r.status, r.error()), (413, "request_too_large".to_owned()));
+    assert_eq!(server.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn oversized_and_binary_headers_get_4xx() {
+    let env = Env::new();
+    let server = env.serve(&[]);
+    let huge = format!(
+        "GET /me HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let r = server.request(huge.as_bytes());
+    assert_eq!(r.status, 431);
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let r = server.request(
+        format!("GET /me HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 431);
+    let huge_token = format!(
+        "GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(12 * 1024)
+    );
+    let r = server.request(huge_token.as_bytes());
+    assert_eq!((r.status, r.error()), (401, "invalid_token".to_owned()));
+    let mut binary = b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\x80\x81\r\nConnection: close\r\n\r\n".to_vec();
+    let r = server.request(&binary);
+    assert_eq!((r.status, r.error()), (401, "invalid_token".to_owned()));
+    binary =
+        b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: \xc3\xa9\x00x\r\nConnection: close\r\n\r\n"
+            .to_vec();
+    let r = server.request(&binary);
+    assert!((400..500).contains(&r.status), "{}", r.status);
+    let r = server.request(b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 400);
+    let r = server.request(b"BLAH\r\n\r\n");
+    assert_eq!(r.status, 400);
+    assert_eq!(server.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn unless_edge_cases_over_the_wire() {
+    let env = Env::new();
+    env.add_user("alice", "admin", "alice-password");
+    let server = env.serve(&[]);
+    let body = r#"{"username":"alice","password":"alice-password"}"#;
+    let post = |path: &str| server.post(path, "application/json", body, "");
+    assert_eq!(post("/token").status, 200);
+    assert_eq!(post("/%74oken").status, 200);
+    assert_eq!(
+        (post("/token/").status, post("/token/").error()),
+        (401, "missing_token".to_owned())
+    );
+    assert_eq!(
+        (post("/TOKEN").status, post("/TOKEN").error()),
+        (401, "missing_token".to_owned())
+    );
+    assert_eq!(
+        (post("//token").status, post("//token").error()),
+        (400, "invalid_request".to_owned())
+    );
+    for path in [
+        "/x/../token",
+        "/./token",
+        "/token%2F",
+        "/%2e%2e/token",
+        "/token%00",
+        "/tok%zzen",
+        "/token\\",
+    ] {
+        let r = server.get(path, None);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+    }
+    // The query string is passed on untouched; it is not part of the path.
+    assert_eq!(post("/token?x=/../y").status, 200);
+}
+
+#[test]
+fn wrong_content_types_and_malformed_bodies() {
+    let env = Env::new();
+    let server = env.serve(&[]);
+    for (ct, body, status, code) in [
+        (
+            "text/plain",
+            "username=a&password=b",
+            415,
+            "unsupported_media_type",
+        ),
+        ("application/xml", "<a/>", 415, "unsupported_media_type"),
+        ("application/json", "{\"username\":", 400, "invalid_request"),
+        ("application/json", "null", 400, "invalid_request"),
+        (
+            "application/x-www-form-urlencoded",
+            "username=%zz",
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let r = server.post("/token", ct, body, "");
+        assert_eq!(
+            (r.status, r.error()),
+            (status, code.to_owned()),
+            "{ct} {body}"
+        );
+    }
+    let r = server.request(b"GET /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(
+        (r.status, r.error()),
+        (405, "method_not_allowed".to_owned())
+    );
+}
+
+#[test]
+fn a_silent_client_does_not_hold_the_server() {
+    let env = Env::new();
+    let server = env.serve(&[]);
+    // Half a request, then nothing: other clients are still served.
+    let mut idle = TcpStream::connect(server.addr).unwrap();
+    idle.write_all(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.get("/healthz", None).status, 200);
+    drop(idle);
+}
