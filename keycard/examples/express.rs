@@ -16,7 +16,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = SigningKey::hs256(&Secret::new(std::env::var("AUTHENTICATION_SECRET")?)?)?;
     let users = Arc::new(FileUserStore::open("users.json")?);
     let _reload = users.watch(Duration::from_secs(1)); // like the original's mtime check
-    let login = TokenEndpoint::new(Issuer::new(key.clone()), users, Hasher::new(PasswordPolicy::default()));
+    let login = TokenEndpoint::new(
+        Issuer::new(key.clone()),
+        users,
+        Hasher::new(PasswordPolicy::default()),
+    );
 
     let app = Router::new()
         .route("/me", get(|claims: Claims| async { Json(claims) }))
@@ -30,6 +34,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    serve(listener, app, ServerLimits::default(), std::future::pending()).await?;
+    serve(
+        listener,
+        app,
+        ServerLimits::default(),
+        std::future::pending(),
+    )
+    .await?;
     Ok(())
 }

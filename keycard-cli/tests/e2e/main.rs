@@ -3,7 +3,12 @@
 //! One test binary made of modules (each file in `tests/` would be a separate link).
 
 // A test harness may unwrap and panic: that is how a test fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod harness;
 
