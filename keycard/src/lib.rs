@@ -6,16 +6,22 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use axum::{Router, routing::get};
+//! use axum::{Json, Router, routing::get};
 //! use keycard::*;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = SigningKey::hs256(&Secret::new(std::env::var("AUTHENTICATION_SECRET")?)?)?;
 //! let users = Arc::new(FileUserStore::open("users.json")?);
+//! let login = TokenEndpoint::new(Issuer::new(key.clone()), users, Hasher::new(PasswordPolicy::default()));
+//!
 //! let app = Router::new()
-//!     .route("/me", get(|claims: Claims| async move { axum::Json(claims) }))
-//!     .merge(TokenEndpoint::new(Issuer::new(key.clone()), users, Hasher::new(PasswordPolicy::default())).into_router())
-//!     .layer(AuthLayer::new(Verifier::new(key)).unless(Rules::new().public("/token")?));
+//!     .route("/me", get(|claims: Claims| async { Json(claims) }))
+//!     .route("/admin", get(|| async { "hi" }).route_layer(RequireRoleLayer::new(["admin"])))
+//!     .merge(login.into_router());
+//! let app = AuthLayer::new(Verifier::new(key))
+//!     .unless(Rules::new().public("/token")?.public("/docs*")?.public_method(axum::http::Method::OPTIONS))
+//!     .wrap(app);
+//!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! serve(listener, app, ServerLimits::default(), std::future::pending()).await?;
 //! # Ok(()) }
