@@ -6,6 +6,9 @@
 //!
 //!     cargo bench -p keycard --bench login_timing [-- ROUNDS]
 
+// A benchmark may unwrap and index: failing loudly is what it should do.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
