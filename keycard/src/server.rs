@@ -51,9 +51,10 @@ pub fn serve_rules<S: AsRef<str>>(public: &[S]) -> Result<Rules, Error> {
 /// the head, 30 s for a whole request.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
-    /// The largest request head, in bytes; beyond it, 431.
+    /// The largest request head, in bytes; beyond it, 431 (JSON; hyper answers a bare 431
+    /// past twice this).
     pub max_header_bytes: usize,
-    /// The most header fields; beyond it, 431.
+    /// The most header fields; beyond it, 431 (JSON; hyper past twice this).
     pub max_headers: usize,
     /// How long a client may take to send the request head (slow-loris defence).
     pub header_timeout: Duration,
@@ -93,6 +94,7 @@ pub fn app<U: UserStore>(
         .unless(rules)
         .wrap(routes)
         .layer(from_fn_with_state(limits.request_timeout, request_timeout))
+        .layer(from_fn_with_state(*limits, head_limits))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -102,6 +104,26 @@ pub fn app<U: UserStore>(
 
 async fn me(claims: Claims) -> Response {
     axum::Json(claims).into_response()
+}
+
+/// The head limits, answered with a JSON 431. hyper itself is given twice the room
+/// (see [`serve`]) so that it only steps in, with a bare 431, for grossly oversized heads.
+async fn head_limits(State(limits): State<ServerLimits>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let size = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(0, |pq| pq.as_str().len())
+        + headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if headers.len() > limits.max_headers || size > limits.max_header_bytes {
+        return json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            "the request head is too large",
+        );
+    }
+    next.run(req).await
 }
 
 async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
@@ -127,9 +149,9 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192) + 8192)
-        .max_header_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers);
+        .max_buf_size((2 * limits.max_header_bytes).max(8192) + 8192)
+        .max_header_size(2 * limits.max_header_bytes)
+        .max_headers(2 * limits.max_headers);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -155,3 +155,20 @@ fn a_silent_client_does_not_hold_the_server() {
     assert_eq!(server.get("/healthz", None).status, 200);
     drop(idle);
 }
+
+#[test]
+fn a_stalled_body_times_out_with_408() {
+    let env = Env::new();
+    let server = env.serve(&["--request-timeout", "1s"]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .write_all(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = read_response(&mut stream);
+    assert_eq!((r.status, r.error()), (408, "request_timeout".to_owned()));
+    assert!(started.elapsed() < Duration::from_secs(15));
+}

@@ -242,6 +242,16 @@ fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
 }
 
 #[test]
+fn sigint_exits_zero() {
+    let env = Env::new();
+    let server = env.serve(&[]);
+    assert_eq!(server.get("/healthz", None).status, 200);
+    signal(server.pid(), "INT");
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
 fn logs_never_contain_secrets_passwords_or_tokens() {
     let env = Env::new();
     env.add_user("alice", "admin", "alice-password");
