@@ -457,6 +457,7 @@ impl FileUserStore {
         change: impl FnOnce(&mut Users) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let _lock = lock(path)?;
+        remove_stale_temporaries(path);
         let mut users = Self::read(path)?;
         let out = change(&mut users)?;
         write_atomic(path, &users.to_json()?)?;
@@ -487,6 +488,14 @@ fn read_users(file: &mut File, meta: &fs::Metadata, path: &Path) -> Result<Users
     file.read_to_string(&mut text)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     Users::parse(&text, path)
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -528,6 +537,28 @@ fn lock(path: &Path) -> Result<File, Error> {
     Ok(file)
 }
 
+/// Temporary files are written only under the lock, so any found by the lock holder
+/// were left by a writer that died (`kill -9`, power cut) before its rename.
+fn remove_stale_temporaries(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!("{name}.tmp-");
+    let dir = parent_dir(path);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Temporary file, fsync, rename, fsync of the directory.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = sibling(
@@ -550,10 +581,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = fs::remove_file(&tmp);
     }
     result?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("cannot sync the directory {}", dir.display()), e))

@@ -230,3 +230,96 @@ fn concurrent_adds_from_many_processes_lose_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Runs `keycard ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_a_terminal(env: &Env, args: &str, input: &str) -> std::process::Output {
+    let mut cmd = std::process::Command::new("script");
+    cmd.current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEYCARD_ARGON2_MEMORY", "1024")
+        .env("KEYCARD_ARGON2_ITERATIONS", "1")
+        .args(["-qec", &format!("{BIN} {args}"), "/dev/null"]);
+    run_cmd(&mut cmd, input)
+}
+
+#[test]
+fn on_a_terminal_the_password_is_asked_twice() {
+    let env = Env::new();
+    let out = on_a_terminal(
+        &env,
+        "users add bob --role user",
+        "tty-password-1\ntty-password-1\n",
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Password: ") && text.contains("Password again: "),
+        "{text}"
+    );
+    let out = on_a_terminal(&env, "users add carol", "tty-password-1\ntty-password-2\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("the passwords differ"));
+    let out = on_a_terminal(&env, "users passwd bob", "short\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("too short"));
+    let server = env.serve(&[]);
+    assert_eq!(server.login("bob", "tty-password-1").status, 200);
+    assert_eq!(server.login("carol", "tty-password-1").status, 401);
+}
+
+#[test]
+fn kill_9_during_writes_never_corrupts_or_loses_an_acknowledged_user() {
+    let env = Env::new();
+    env.add_user("first", "user", "first-password");
+    let mut acknowledged = vec!["first".to_owned()];
+    for i in 0..30u64 {
+        let name = format!("u{i}");
+        let mut child = env
+            .cmd()
+            .args(["users", "add", &name, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"storm-password\n")
+            .unwrap();
+        // Kill at a different instant each time: before, during or after the write.
+        std::thread::sleep(std::time::Duration::from_micros((i * 397) % 6000));
+        signal(child.id(), "KILL");
+        let status = child.wait().unwrap();
+        if status.success() {
+            acknowledged.push(name);
+        }
+        // Whatever happened, the file is whole and holds every acknowledged user.
+        let file = read_json(&env.users_file());
+        let names: Vec<&str> = file["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap())
+            .collect();
+        for a in &acknowledged {
+            assert!(names.contains(&a.as_str()), "{a} lost after kill {i}");
+        }
+    }
+    eprintln!(
+        "{} of 30 writers acknowledged before the kill",
+        acknowledged.len() - 1
+    );
+    // The store still works afterwards, and the next writer sweeps away what killed
+    // writers left half-done.
+    env.add_user("last", "user", "last-password");
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
