@@ -205,7 +205,7 @@ fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
     let mut cmd = env.cmd();
     cmd.env("AUTHENTICATION_SECRET", SECRET)
         .env("KEYCARD_ARGON2_MEMORY", "65536")
-        .env("KEYCARD_ARGON2_ITERATIONS", "8");
+        .env("KEYCARD_ARGON2_ITERATIONS", "32");
     let out = env.run(
         &[
             "users",
@@ -215,7 +215,7 @@ fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
             "--argon2-memory",
             "65536",
             "--argon2-iterations",
-            "8",
+            "32",
         ],
         "alice-password\n",
     );
@@ -232,7 +232,8 @@ fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
         body.len()
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // The hash takes about a second; the signal arrives while it runs.
+    std::thread::sleep(Duration::from_millis(250));
     signal(server.pid(), "TERM");
     let r = read_response(&mut stream);
     assert_eq!(r.status, 200, "{}", r.text());
