@@ -198,7 +198,7 @@ pub struct Hasher {
 
 struct HasherInner {
     policy: PasswordPolicy,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
     dummy: String,
@@ -225,7 +225,7 @@ impl Hasher {
         Self {
             inner: Arc::new(HasherInner {
                 policy,
-                permits: Semaphore::new(concurrency.max(1)),
+                permits: Arc::new(Semaphore::new(concurrency.max(1))),
                 waiting: AtomicUsize::new(0),
                 max_waiting,
                 dummy: policy.dummy_hash(),
@@ -270,20 +270,52 @@ impl Hasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
         let inner = &self.inner;
-        if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.max_waiting {
-            inner.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(Busy);
+        let permit = {
+            // Counted while waiting for a permit; the guard uncounts even when the
+            // caller gives up (client gone, request timeout) mid-wait.
+            let _waiting = Waiting::enter(&inner.waiting, inner.max_waiting).ok_or(Busy)?;
+            inner
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Busy)?
+        };
+        // The permit moves into the blocking task: if the caller is dropped now, the
+        // hash still finishes before its memory and its slot are given back.
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| Busy)
+    }
+}
+
+/// One place in the hashing queue, given back on drop.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        if count.fetch_add(1, Ordering::AcqRel) >= max {
+            count.fetch_sub(1, Ordering::AcqRel);
+            return None;
         }
-        let permit = inner.permits.acquire().await;
-        inner.waiting.fetch_sub(1, Ordering::AcqRel);
-        let _permit = permit.map_err(|_| Busy)?;
-        tokio::task::spawn_blocking(work).await.map_err(|_| Busy)
+        Some(Self(count))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn argon2id_round_trip_and_rehash_flag() {
@@ -350,6 +382,37 @@ mod tests {
         assert!(check_password("12345678").is_ok());
         assert!(check_password(&"x".repeat(1024)).is_ok());
         assert!(check_password(&"x".repeat(1025)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_caller_giving_up_leaves_no_queue_slot_taken() {
+        let policy = PasswordPolicy::new(64 * 1024, 4, 1).unwrap();
+        let stored = policy.hash("pw-pw-pw-pw").unwrap();
+        let hasher = Hasher::with_limits(policy, 1, 2);
+        // One hash holds the only permit; a second waits and is abandoned, many times.
+        let busy = tokio::spawn({
+            let h = hasher.clone();
+            let stored = stored.clone();
+            async move {
+                h.verify(Zeroizing::new("pw-pw-pw-pw".into()), Some(stored))
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        for _ in 0..10 {
+            let abandoned = hasher.verify(Zeroizing::new("x".into()), None);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(1), abandoned)
+                    .await
+                    .is_err()
+            );
+        }
+        assert_eq!(hasher.inner.waiting.load(Ordering::SeqCst), 0);
+        assert!(busy.await.unwrap().unwrap().matched);
+        let v = hasher
+            .verify(Zeroizing::new("pw-pw-pw-pw".into()), Some(stored))
+            .await;
+        assert!(v.unwrap().matched);
     }
 
     #[tokio::test]
