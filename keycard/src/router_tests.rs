@@ -539,6 +539,24 @@ async fn invalid_tokens_say_why() {
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
         URL_SAFE_NO_PAD.encode(good.to_string())
     );
+    // Header parameters that point elsewhere for a key are never followed: a token
+    // signed with the attacker's key and carrying it (or its URL) is just a bad signature.
+    let attacker = EncodingKey::from_secret(b"attacker-secret-of-32-bytes-long").unwrap();
+    let mut pointing = Header::new(Algorithm::HS256);
+    pointing.jku = Some("https://evil.example/jwks.json".into());
+    pointing.x5u = Some("https://evil.example/cert.pem".into());
+    let pointing = encode(&pointing, &good, &attacker).unwrap();
+    let embedded = {
+        let header = json!({"alg": "HS256", "typ": "JWT", "jwk": {"kty": "oct", "k": URL_SAFE_NO_PAD.encode(b"attacker-secret-of-32-bytes-long")}});
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(good.to_string())
+        );
+        let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &attacker, Algorithm::HS256)
+            .unwrap();
+        format!("{signing_input}.{sig}")
+    };
     let valid = sign(good.clone());
     let mut tampered = valid.clone();
     tampered.replace_range(
@@ -549,6 +567,8 @@ async fn invalid_tokens_say_why() {
         ("garbage".to_owned(), "malformed token"),
         (none, "malformed token"),
         (hs384, "algorithm not allowed"),
+        (pointing, "bad signature"),
+        (embedded, "bad signature"),
         (other_key, "bad signature"),
         (tampered, "bad signature"),
         (valid[..valid.len() - 4].to_owned(), "bad signature"),
@@ -1031,4 +1051,32 @@ fn debug_output_never_shows_secrets() {
     for needle in [secret_text, &issued.token, &hash, "alice-password"] {
         assert!(!printed.contains(needle), "{needle} leaked into {printed}");
     }
+}
+
+#[tokio::test]
+async fn the_handler_sees_the_normalized_path_and_the_query_untouched() {
+    let verifier = Verifier::new(key()).with_clock(Arc::new(ManualClock::new(NOW)));
+    let routes = Router::new().route(
+        "/echo/{*rest}",
+        get(|uri: http::Uri| async move {
+            uri.path_and_query()
+                .map(|pq| pq.to_string())
+                .unwrap_or_default()
+        }),
+    );
+    let app = AuthLayer::new(verifier)
+        .unless(Rules::new().public("/echo*").unwrap())
+        .wrap(routes);
+    let r = send(
+        &app,
+        Request::get("/%65cho/a%2db%3f?q=%2e%2e/x&y=%74")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        String::from_utf8(r.body).unwrap(),
+        "/echo/a-b%3F?q=%2e%2e/x&y=%74"
+    );
 }
