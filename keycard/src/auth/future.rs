@@ -22,6 +22,29 @@ pin_project! {
     }
 }
 
+/// Calls `inner` when `decision` lets the request through, or answers with the refusal.
+/// The service that was driven to readiness is the one called (tower's clone-and-swap).
+pub(crate) fn dispatch<S, B>(
+    inner: &mut S,
+    req: http::Request<B>,
+    decision: Result<(), super::AuthError>,
+) -> ResponseFuture<S::Future>
+where
+    S: tower::Service<http::Request<B>, Response = Response> + Clone,
+{
+    match decision {
+        Ok(()) => {
+            let clone = inner.clone();
+            let mut ready = std::mem::replace(inner, clone);
+            ResponseFuture::inner(ready.call(req))
+        }
+        Err(rejection) => {
+            tracing::debug!(reason = ?rejection, "request refused");
+            ResponseFuture::rejected(axum::response::IntoResponse::into_response(rejection))
+        }
+    }
+}
+
 impl<F> ResponseFuture<F> {
     pub(crate) fn inner(future: F) -> Self {
         Self {

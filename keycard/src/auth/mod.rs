@@ -26,3 +26,14 @@ pub use layer::AuthLayer;
 pub use response::AuthError;
 pub use role::{RequireRole, RequireRoleLayer};
 pub use service::Auth;
+
+use crate::claims::Claims;
+
+/// The one role check, shared by the rules ([`Access::Roles`](crate::Access)) and the
+/// role guard: the token's `role` must be one of `roles`.
+fn require_role(claims: &Claims, roles: &[String]) -> Result<(), AuthError> {
+    match claims.role() {
+        Some(role) if roles.iter().any(|r| r == role) => Ok(()),
+        _ => Err(AuthError::InsufficientScope),
+    }
+}

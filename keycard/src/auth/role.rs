@@ -1,11 +1,12 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::Request;
 use tower::{Layer, Service};
 
-use super::{AuthError, ResponseFuture};
+use super::future::dispatch;
+use super::{AuthError, ResponseFuture, require_role};
 use crate::claims::Claims;
 
 /// A role guard for a route or a router: lets through requests whose verified token
@@ -59,10 +60,7 @@ impl<S> RequireRole<S> {
             .extensions()
             .get::<Claims>()
             .ok_or(AuthError::MissingToken)?;
-        match claims.role() {
-            Some(role) if self.roles.iter().any(|r| r == role) => Ok(()),
-            _ => Err(AuthError::InsufficientScope),
-        }
+        require_role(claims, &self.roles)
     }
 }
 
@@ -79,13 +77,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        match self.authorize(&req) {
-            Ok(()) => {
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::inner(inner.call(req))
-            }
-            Err(rejection) => ResponseFuture::rejected(rejection.into_response()),
-        }
+        let decision = self.authorize(&req);
+        dispatch(&mut self.inner, req, decision)
     }
 }

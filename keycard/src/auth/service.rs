@@ -2,12 +2,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Uri, header};
 use tower::Service;
 
-use super::{AuthError, ResponseFuture};
+use super::future::dispatch;
+use super::{AuthError, ResponseFuture, require_role};
 use crate::claims::Claims;
 use crate::path;
 use crate::rules::{Access, Rules};
@@ -59,12 +60,7 @@ impl<S> Auth<S> {
             Access::Authenticated => Some(self.required(req.headers())?),
             Access::Roles(roles) => {
                 let claims = self.required(req.headers())?;
-                if !claims
-                    .role()
-                    .is_some_and(|r| roles.iter().any(|want| want == r))
-                {
-                    return Err(AuthError::InsufficientScope);
-                }
+                require_role(&claims, roles)?;
                 Some(claims)
             }
         };
@@ -142,18 +138,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        match self.authenticate(&mut req) {
-            Ok(()) => {
-                // The service that was driven to readiness is the one to call.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::inner(inner.call(req))
-            }
-            Err(rejection) => {
-                tracing::debug!(reason = ?rejection, "request refused");
-                ResponseFuture::rejected(rejection.into_response())
-            }
-        }
+        let decision = self.authenticate(&mut req);
+        dispatch(&mut self.inner, req, decision)
     }
 }
 
