@@ -20,6 +20,8 @@ pub struct Error {
 pub enum ErrorKind {
     /// The HMAC secret is missing, too short or unreadable.
     InvalidSecret,
+    /// A key file or JWK is unreadable, of an unsupported kind, or too weak.
+    InvalidKey,
     /// A duration such as `7d` could not be parsed.
     InvalidDuration,
     /// A rate such as `10/m` could not be parsed.

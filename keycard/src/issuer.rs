@@ -148,7 +148,7 @@ impl Issuer {
             iss: inner.issuer.as_deref(),
             aud: inner.audience.as_deref(),
         };
-        let mut header = Header::new(inner.key.algorithm());
+        let mut header = Header::new(inner.key.algorithm().jwt());
         header.kid = inner.key.key_id().map(str::to_owned);
         let token = encode(&header, &claims, inner.key.encoding())
             .map_err(|e| Error::new(ErrorKind::Signing, format!("signing failed: {e}")))?;

@@ -78,7 +78,7 @@ pub use duration::{Rate, parse_duration};
 pub use error::{Error, ErrorKind};
 pub use http_error::{method_not_allowed, not_found};
 pub use issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
-pub use keys::SigningKey;
+pub use keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
 pub use password::{Hasher, PasswordPolicy};
 pub use ratelimit::RateLimiter;
 pub use rules::{Access, Rule, Rules};

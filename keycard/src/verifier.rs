@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
-use jsonwebtoken::{Validation, decode, decode_header};
+use jsonwebtoken::{decode, decode_header};
 
 use crate::claims::Claims;
 use crate::clock::{Clock, SystemClock};
-use crate::keys::SigningKey;
+use crate::error::{Error, ErrorKind};
+use crate::keys::{SigningKey, VerifyingKey};
 
 /// The default clock skew tolerated on `exp`, `nbf` and `iat`: 30 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -87,8 +88,7 @@ pub struct Verifier {
 
 #[derive(Clone)]
 struct VerifierInner {
-    keys: Vec<SigningKey>,
-    validation: Validation,
+    keys: Vec<VerifyingKey>,
     leeway: u64,
     issuer: Option<String>,
     audience: Option<String>,
@@ -109,24 +109,46 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     /// A verifier accepting tokens signed by `key`, and only with its algorithm.
     pub fn new(key: SigningKey) -> Self {
-        let mut validation = Validation::new(key.algorithm());
-        // The claims are checked below with our own clock and error messages; the
-        // library is asked for the signature only.
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.leeway = 0;
+        Self::with_keys_unchecked(vec![key.verifying_key().clone()])
+    }
+
+    /// A verifier accepting tokens signed by any of `keys` (the current key and
+    /// retired ones, say), each only with its own algorithm.
+    ///
+    /// Refused: no key, or HMAC secrets mixed with public keys (a verifier that holds
+    /// public keys never accepts an HMAC algorithm).
+    pub fn from_keys(keys: Vec<VerifyingKey>) -> Result<Self, Error> {
+        if keys.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                "a verifier needs at least one key",
+            ));
+        }
+        let hmac = keys.iter().filter(|k| k.algorithm().is_hmac()).count();
+        if hmac != 0 && hmac != keys.len() {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                "HMAC secrets and public keys cannot verify side by side",
+            ));
+        }
+        Ok(Self::with_keys_unchecked(keys))
+    }
+
+    fn with_keys_unchecked(keys: Vec<VerifyingKey>) -> Self {
         Self {
             inner: Arc::new(VerifierInner {
-                keys: vec![key],
-                validation,
+                keys,
                 leeway: DEFAULT_LEEWAY.as_secs(),
                 issuer: None,
                 audience: None,
                 clock: Arc::new(SystemClock),
             }),
         }
+    }
+
+    /// The verification keys.
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.inner.keys
     }
 
     /// Sets the tolerated clock skew.
@@ -162,7 +184,7 @@ impl Verifier {
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         let key = inner.key_for(header.alg, header.kid.as_deref())?;
         let data =
-            decode::<Claims>(token, key.decoding(), &inner.validation).map_err(|e| {
+            decode::<Claims>(token, key.decoding(), key.validation()).map_err(|e| {
                 match e.kind() {
                     JwtErrorKind::InvalidSignature => TokenError::BadSignature,
                     JwtErrorKind::InvalidAlgorithm | JwtErrorKind::InvalidAlgorithmName => {
@@ -184,8 +206,12 @@ impl VerifierInner {
         &self,
         alg: jsonwebtoken::Algorithm,
         kid: Option<&str>,
-    ) -> Result<&SigningKey, TokenError> {
-        let mut same_alg = self.keys.iter().filter(|k| k.algorithm() == alg).peekable();
+    ) -> Result<&VerifyingKey, TokenError> {
+        let mut same_alg = self
+            .keys
+            .iter()
+            .filter(|k| k.algorithm().jwt() == alg)
+            .peekable();
         if same_alg.peek().is_none() {
             return Err(TokenError::AlgorithmNotAllowed);
         }
@@ -227,5 +253,203 @@ impl VerifierInner {
             return Err(TokenError::WrongAudience);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::issuer::Issuer;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::new(NOW))
+    }
+
+    /// A token with any header and payload, signed by `sign` over the signing input.
+    fn forge(
+        header: serde_json::Value,
+        payload: serde_json::Value,
+        sign: impl Fn(&[u8]) -> Vec<u8>,
+    ) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        );
+        let sig = sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    fn hmac(secret: &[u8], msg: &[u8]) -> Vec<u8> {
+        let key = jsonwebtoken::EncodingKey::from_secret(secret).unwrap();
+        let sig = jsonwebtoken::crypto::sign(msg, &key, jsonwebtoken::Algorithm::HS256).unwrap();
+        URL_SAFE_NO_PAD.decode(sig).unwrap()
+    }
+
+    #[test]
+    fn every_asymmetric_algorithm_signs_and_verifies() {
+        for file in ["ed25519.pem", "p256.pem", "p384.pem"] {
+            let key = SigningKey::from_pkcs8_pem(&fixture(file)).unwrap();
+            let token = Issuer::new(key.clone())
+                .with_clock(clock())
+                .issue("alice", "admin")
+                .unwrap()
+                .token;
+            let header: serde_json::Value = serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(token.split('.').next().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(header["alg"], key.algorithm_name());
+            assert_eq!(
+                header["kid"],
+                key.key_id().unwrap(),
+                "asymmetric tokens always carry kid"
+            );
+            let verifier = Verifier::new(key).with_clock(clock());
+            assert_eq!(
+                verifier.verify(&token).unwrap().subject(),
+                Some("alice"),
+                "{file}"
+            );
+            // A verifier holding only the public half verifies it too.
+            let public =
+                VerifyingKey::from_pem(&fixture(&file.replace(".pem", ".pub.pem"))).unwrap();
+            let verify_only = Verifier::from_keys(vec![public])
+                .unwrap()
+                .with_clock(clock());
+            assert!(verify_only.verify(&token).is_ok());
+        }
+    }
+
+    #[test]
+    fn hmac_with_the_public_key_as_secret_is_refused() {
+        // The classic key confusion: sign HS256 with the verifier's public key bytes.
+        for file in ["p256.pub.pem", "rsa2048.pub.pem", "ed25519.pub.pem"] {
+            let pem = fixture(file);
+            let verifier = Verifier::from_keys(vec![VerifyingKey::from_pem(&pem).unwrap()])
+                .unwrap()
+                .with_clock(clock());
+            let kid = verifier.keys()[0].key_id().unwrap().to_owned();
+            for header in [
+                json!({"alg": "HS256", "typ": "JWT"}),
+                json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+            ] {
+                let token = forge(header, json!({"sub": "mallory", "exp": NOW + 60}), |m| {
+                    hmac(&pem, m)
+                });
+                assert_eq!(
+                    verifier.verify(&token).unwrap_err(),
+                    TokenError::AlgorithmNotAllowed,
+                    "{file}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hmac_secrets_and_public_keys_do_not_mix() {
+        let secret = SigningKey::hs256(&crate::Secret::new(vec![7; 32]).unwrap()).unwrap();
+        let public = VerifyingKey::from_pem(&fixture("p256.pub.pem")).unwrap();
+        assert!(Verifier::from_keys(vec![secret.verifying_key().clone(), public]).is_err());
+        assert!(Verifier::from_keys(vec![]).is_err());
+    }
+
+    #[test]
+    fn ecdsa_signatures_of_zeroes_are_refused() {
+        // CVE-2022-21449 ("psychic signatures"): r = s = 0 must never verify.
+        for (file, alg, len) in [("p256.pem", "ES256", 64), ("p384.pem", "ES384", 96)] {
+            let key = SigningKey::from_pkcs8_pem(&fixture(file)).unwrap();
+            let verifier = Verifier::new(key.clone()).with_clock(clock());
+            let header = json!({"alg": alg, "typ": "JWT", "kid": key.key_id().unwrap()});
+            let token = forge(
+                header.clone(),
+                json!({"sub": "mallory", "exp": NOW + 60}),
+                |_| vec![0; len],
+            );
+            assert_eq!(
+                verifier.verify(&token).unwrap_err(),
+                TokenError::BadSignature,
+                "{file}"
+            );
+            // r = 0 with a random-looking s, and an empty signature, too.
+            let mut r0 = vec![0u8; len];
+            r0[len - 1] = 1;
+            let token = forge(header.clone(), json!({"exp": NOW + 60}), |_| r0.clone());
+            assert!(verifier.verify(&token).is_err());
+            let token = forge(header, json!({"exp": NOW + 60}), |_| vec![]);
+            assert!(verifier.verify(&token).is_err());
+        }
+    }
+
+    #[test]
+    fn key_finding_headers_are_ignored() {
+        // jku, x5u, x5c and an embedded jwk all name the attacker's key; none is used.
+        let ours = SigningKey::from_pkcs8_pem(&fixture("p256.pem")).unwrap();
+        let attacker = SigningKey::generate(crate::KeyAlgorithm::ES256).unwrap();
+        let attacker_key = SigningKey::from_pkcs8_pem(attacker.pem.as_bytes()).unwrap();
+        let attacker_jwk = serde_json::to_value(attacker.verifying_key.jwk().unwrap()).unwrap();
+        let verifier = Verifier::new(ours.clone()).with_clock(clock());
+        for extra in [
+            json!({"jku": "https://evil.example/jwks.json"}),
+            json!({"x5u": "https://evil.example/cert.pem"}),
+            json!({"x5c": ["MIIBszCCAVmgAwIBAgIU"]}),
+            json!({"jwk": attacker_jwk}),
+            json!({"jwk": attacker_jwk, "kid": ours.key_id().unwrap()}),
+        ] {
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+            let mut h = serde_json::to_value(&header).unwrap();
+            h.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            header = serde_json::from_value(h).unwrap_or(header);
+            let token = jsonwebtoken::encode(
+                &header,
+                &json!({"sub": "mallory", "exp": NOW + 60}),
+                attacker_key.encoding(),
+            )
+            .unwrap();
+            assert!(verifier.verify(&token).is_err(), "{extra}");
+        }
+    }
+
+    #[test]
+    fn retired_keys_still_verify_and_kid_picks_the_key() {
+        let old = SigningKey::from_pkcs8_pem(&fixture("ed25519.pem")).unwrap();
+        let new = SigningKey::from_pkcs8_pem(&fixture("p256.pem")).unwrap();
+        let old_token = Issuer::new(old.clone())
+            .with_clock(clock())
+            .issue("a", "r")
+            .unwrap()
+            .token;
+        let new_token = Issuer::new(new.clone())
+            .with_clock(clock())
+            .issue("a", "r")
+            .unwrap()
+            .token;
+        let verifier = Verifier::from_keys(vec![
+            new.verifying_key().clone(),
+            old.verifying_key().clone(),
+        ])
+        .unwrap()
+        .with_clock(clock());
+        assert!(verifier.verify(&old_token).is_ok());
+        assert!(verifier.verify(&new_token).is_ok());
+        let only_new = Verifier::new(new).with_clock(clock());
+        assert_eq!(
+            only_new.verify(&old_token).unwrap_err(),
+            TokenError::AlgorithmNotAllowed
+        );
     }
 }
