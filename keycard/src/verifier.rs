@@ -9,6 +9,7 @@ use jsonwebtoken::{decode, decode_header};
 use crate::claims::Claims;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
+use crate::jwks::RemoteJwks;
 use crate::keys::{SigningKey, VerifyingKey};
 
 /// The default clock skew tolerated on `exp`, `nbf` and `iat`: 30 seconds.
@@ -86,9 +87,15 @@ pub struct Verifier {
     inner: Arc<VerifierInner>,
 }
 
+#[derive(Clone, Debug)]
+enum KeySet {
+    Static(Arc<[VerifyingKey]>),
+    Remote(Arc<RemoteJwks>),
+}
+
 #[derive(Clone)]
 struct VerifierInner {
-    keys: Vec<VerifyingKey>,
+    keys: KeySet,
     leeway: u64,
     issuer: Option<String>,
     audience: Option<String>,
@@ -134,7 +141,17 @@ impl Verifier {
         Ok(Self::with_keys_unchecked(keys))
     }
 
+    /// A verifier whose keys come from an issuer's JWKS (see [`RemoteJwks`]): only
+    /// public keys, each with its own algorithm.
+    pub fn from_jwks(jwks: Arc<RemoteJwks>) -> Self {
+        Self::with_key_set(KeySet::Remote(jwks))
+    }
+
     fn with_keys_unchecked(keys: Vec<VerifyingKey>) -> Self {
+        Self::with_key_set(KeySet::Static(Arc::from(keys)))
+    }
+
+    fn with_key_set(keys: KeySet) -> Self {
         Self {
             inner: Arc::new(VerifierInner {
                 keys,
@@ -146,9 +163,20 @@ impl Verifier {
         }
     }
 
-    /// The verification keys.
-    pub fn keys(&self) -> &[VerifyingKey] {
-        &self.inner.keys
+    /// The verification keys (for a remote JWKS, those cached now).
+    pub fn keys(&self) -> Arc<[VerifyingKey]> {
+        match &self.inner.keys {
+            KeySet::Static(keys) => keys.clone(),
+            KeySet::Remote(jwks) => jwks.keys(),
+        }
+    }
+
+    /// The remote JWKS the keys come from, if any.
+    pub fn remote(&self) -> Option<&Arc<RemoteJwks>> {
+        match &self.inner.keys {
+            KeySet::Remote(jwks) => Some(jwks),
+            KeySet::Static(_) => None,
+        }
     }
 
     /// Sets the tolerated clock skew.
@@ -182,7 +210,8 @@ impl Verifier {
             return Err(TokenError::Malformed);
         }
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
-        let key = inner.key_for(header.alg, header.kid.as_deref())?;
+        let keys = self.keys();
+        let key = key_for(&keys, header.alg, header.kid.as_deref())?;
         let data =
             decode::<Claims>(token, key.decoding(), key.validation()).map_err(|e| {
                 match e.kind() {
@@ -200,34 +229,6 @@ impl Verifier {
 }
 
 impl VerifierInner {
-    /// The key a token must verify against: same algorithm, and the same `kid` when the
-    /// token names one and a key of that id exists; a key without an id accepts any.
-    fn key_for(
-        &self,
-        alg: jsonwebtoken::Algorithm,
-        kid: Option<&str>,
-    ) -> Result<&VerifyingKey, TokenError> {
-        let mut same_alg = self
-            .keys
-            .iter()
-            .filter(|k| k.algorithm().jwt() == alg)
-            .peekable();
-        if same_alg.peek().is_none() {
-            return Err(TokenError::AlgorithmNotAllowed);
-        }
-        let mut fallback = None;
-        for key in same_alg {
-            match (kid, key.key_id()) {
-                (Some(want), Some(have)) if want == have => return Ok(key),
-                (None, _) | (_, None) => {
-                    fallback.get_or_insert(key);
-                }
-                _ => {}
-            }
-        }
-        fallback.ok_or(TokenError::UnknownKey)
-    }
-
     fn check_claims(&self, claims: &Claims) -> Result<(), TokenError> {
         let now = self.clock.now();
         let exp = claims.expires_at().ok_or(TokenError::MissingExpiry)?;
@@ -254,6 +255,43 @@ impl VerifierInner {
         }
         Ok(())
     }
+}
+
+/// The key a token must verify against: same algorithm, and the same `kid` when the
+/// token names one and a key of that id exists; a key without an id accepts any.
+///
+/// A `kid` that names no key at all is [`TokenError::UnknownKey`] (for a remote JWKS:
+/// time to refetch), except for an HMAC token facing public keys, which is always
+/// [`TokenError::AlgorithmNotAllowed`].
+fn key_for<'k>(
+    keys: &'k [VerifyingKey],
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<&str>,
+) -> Result<&'k VerifyingKey, TokenError> {
+    let hmac = matches!(
+        alg,
+        jsonwebtoken::Algorithm::HS256 | jsonwebtoken::Algorithm::HS384 | jsonwebtoken::Algorithm::HS512
+    );
+    let known_kid = kid.is_none_or(|want| keys.iter().any(|k| k.key_id() == Some(want)));
+    let mut fallback = None;
+    let mut same_alg = false;
+    for key in keys.iter().filter(|k| k.algorithm().jwt() == alg) {
+        same_alg = true;
+        match (kid, key.key_id()) {
+            (Some(want), Some(have)) if want == have => return Ok(key),
+            (None, _) | (_, None) => {
+                fallback.get_or_insert(key);
+            }
+            _ => {}
+        }
+    }
+    if let Some(key) = fallback {
+        return Ok(key);
+    }
+    if !known_kid && !hmac {
+        return Err(TokenError::UnknownKey);
+    }
+    Err(if same_alg { TokenError::UnknownKey } else { TokenError::AlgorithmNotAllowed })
 }
 
 #[cfg(test)]
@@ -447,9 +485,7 @@ mod tests {
         assert!(verifier.verify(&old_token).is_ok());
         assert!(verifier.verify(&new_token).is_ok());
         let only_new = Verifier::new(new).with_clock(clock());
-        assert_eq!(
-            only_new.verify(&old_token).unwrap_err(),
-            TokenError::AlgorithmNotAllowed
-        );
+        // Its kid names no key we hold: for a remote JWKS, the cue to refetch.
+        assert_eq!(only_new.verify(&old_token).unwrap_err(), TokenError::UnknownKey);
     }
 }

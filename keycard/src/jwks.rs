@@ -1,0 +1,212 @@
+//! Verification keys fetched from an issuer's JWKS (`/.well-known/jwks.json`), for
+//! verify-only nodes of a fleet.
+//!
+//! The keys are cached. They are refetched every `refresh_every` (5 minutes by
+//! default), and on demand when a token names a `kid` the cache does not hold — but at
+//! most once per `min_refetch` (10 seconds by default), so forged `kid`s cannot make a
+//! node hammer the issuer. When the issuer cannot be reached, the cached keys keep
+//! working and the failure is logged.
+//!
+//! Only `http://` URLs are fetched by this build: put the issuer on a loopback or
+//! private network address, or behind a TLS-terminating proxy on the node itself.
+//! Symmetric (`oct`) keys in a JWKS are never used.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::rt::TokioIo;
+use jsonwebtoken::jwk::JwkSet;
+
+use crate::error::{Error, ErrorKind};
+use crate::keys::VerifyingKey;
+
+/// The largest JWKS document read, in bytes.
+const MAX_JWKS_LEN: usize = 256 * 1024;
+/// How long one fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A JWKS URL and the keys last fetched from it.
+pub struct RemoteJwks {
+    url: Uri,
+    authority: String,
+    keys: RwLock<Arc<[VerifyingKey]>>,
+    last_attempt: Mutex<Option<Instant>>,
+    fetching: tokio::sync::Mutex<()>,
+    min_refetch: Duration,
+    refresh_every: Duration,
+}
+
+impl std::fmt::Debug for RemoteJwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteJwks")
+            .field("url", &self.url)
+            .field("keys", &self.keys().len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn config_error(why: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidConfig, why)
+}
+
+fn fetch_error(why: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Io, why)
+}
+
+impl RemoteJwks {
+    /// Keys from `url` (`http://host[:port]/path`), not fetched yet: call
+    /// [`refresh`](Self::refresh) or [`spawn_refresher`](Self::spawn_refresher).
+    ///
+    /// Defaults to a refresh every 5 minutes and at most one on-demand refetch per 10
+    /// seconds.
+    pub fn new(url: &str) -> Result<Self, Error> {
+        let parsed: Uri = url
+            .parse()
+            .map_err(|_| config_error(format!("invalid JWKS URL {url:?}")))?;
+        match parsed.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(config_error(format!(
+                    "JWKS URL {url}: this build fetches over http:// only; reach the issuer on a private address or through a local TLS proxy"
+                )));
+            }
+            _ => return Err(config_error(format!("JWKS URL {url:?} must start with http://"))),
+        }
+        let authority = parsed
+            .authority()
+            .ok_or_else(|| config_error(format!("JWKS URL {url:?} has no host")))?;
+        let authority = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        Ok(Self {
+            url: parsed,
+            authority,
+            keys: RwLock::new(Arc::from(Vec::new())),
+            last_attempt: Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+            min_refetch: Duration::from_secs(10),
+            refresh_every: Duration::from_secs(300),
+        })
+    }
+
+    /// Sets the periodic refresh interval and the least time between two on-demand
+    /// refetches.
+    pub fn with_intervals(mut self, refresh_every: Duration, min_refetch: Duration) -> Self {
+        self.refresh_every = refresh_every;
+        self.min_refetch = min_refetch;
+        self
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
+    /// The keys now in the cache.
+    pub fn keys(&self) -> Arc<[VerifyingKey]> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Fetches the keys now; on failure the cache is left as it was.
+    pub async fn refresh(&self) -> Result<usize, Error> {
+        let _one_at_a_time = self.fetching.lock().await;
+        self.fetch_and_store().await
+    }
+
+    /// Fetches the keys for a token whose `kid` the cache lacks, unless a fetch was
+    /// tried less than `min_refetch` ago. Requests arriving while a fetch runs wait for
+    /// it instead of starting their own. Returns whether a fetch ran.
+    pub async fn refresh_if_due(&self) -> bool {
+        let _one_at_a_time = self.fetching.lock().await;
+        let due = match self.last_attempt.lock() {
+            Ok(t) => t.is_none_or(|t| t.elapsed() >= self.min_refetch),
+            Err(_) => true,
+        };
+        if due {
+            if let Err(e) = self.fetch_and_store().await {
+                tracing::warn!(url = %self.url, error = %e, "JWKS refetch failed; keeping the cached keys");
+            }
+        }
+        due
+    }
+
+    async fn fetch_and_store(&self) -> Result<usize, Error> {
+        if let Ok(mut t) = self.last_attempt.lock() {
+            *t = Some(Instant::now());
+        }
+        let body = tokio::time::timeout(FETCH_TIMEOUT, self.fetch())
+            .await
+            .map_err(|_| fetch_error(format!("{}: timed out", self.url)))??;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| fetch_error(format!("{}: not a JWK set: {e}", self.url)))?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            match VerifyingKey::from_jwk(jwk) {
+                Ok(k) => keys.push(k),
+                Err(e) => tracing::warn!(url = %self.url, kid = ?jwk.common.key_id, error = %e, "JWK skipped"),
+            }
+        }
+        let n = keys.len();
+        let fresh: Arc<[VerifyingKey]> = Arc::from(keys);
+        match self.keys.write() {
+            Ok(mut k) => *k = fresh,
+            Err(p) => *p.into_inner() = fresh,
+        }
+        tracing::debug!(url = %self.url, keys = n, "JWKS fetched");
+        Ok(n)
+    }
+
+    async fn fetch(&self) -> Result<Bytes, Error> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| fetch_error(format!("{}: {what}: {e}", self.url));
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| fail("cannot connect", &e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| fail("handshake failed", &e))?;
+        let conn = tokio::spawn(conn);
+        let path = self.url.path_and_query().map_or("/", |pq| pq.as_str());
+        let req = Request::get(path)
+            .header(header::HOST, self.url.authority().map_or("", |a| a.as_str()))
+            .header(header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| fail("bad request", &e))?;
+        let res = sender.send_request(req).await.map_err(|e| fail("request failed", &e))?;
+        if res.status() != StatusCode::OK {
+            conn.abort();
+            return Err(fetch_error(format!("{}: answered {}", self.url, res.status())));
+        }
+        let body = Limited::new(res.into_body(), MAX_JWKS_LEN)
+            .collect()
+            .await
+            .map_err(|e| fetch_error(format!("{}: reading the body failed: {e}", self.url)))?
+            .to_bytes();
+        conn.abort();
+        Ok(body)
+    }
+
+    /// Fetches now, then every `refresh_every`, for as long as the returned task runs.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let jwks = Arc::downgrade(self);
+        let every = self.refresh_every;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(jwks) = jwks.upgrade() else { break };
+                match jwks.refresh().await {
+                    Ok(n) => tracing::info!(url = %jwks.url, keys = n, "JWKS refreshed"),
+                    Err(e) => tracing::error!(error = %e, "JWKS refresh failed; keeping the cached keys"),
+                }
+            }
+        })
+    }
+}
