@@ -63,6 +63,29 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Make and inspect signing keys
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Write a new private key (PKCS#8 PEM, mode 0600) and print its public JWK
+    Generate {
+        /// EdDSA (Ed25519), ES256 (P-256), ES384 (P-384) or RS256 (RSA 2048)
+        #[arg(long, default_value = "EdDSA")]
+        alg: String,
+        /// Where to write the private key; an existing file is never overwritten
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the public JWK of a key file (private PKCS#8 or public SPKI PEM)
+    Show {
+        /// The key file
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -74,6 +97,27 @@ pub struct ServeArgs {
     /// PKCS#8 PEM private key to sign with (instead of AUTHENTICATION_SECRET)
     #[arg(long, env = "KEYCARD_SIGNING_KEY", value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
+
+    /// A retired key (public SPKI or private PKCS#8 PEM) that still verifies but never signs (repeatable)
+    #[arg(
+        long,
+        env = "KEYCARD_VERIFY_KEY",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    pub verify_key: Vec<PathBuf>,
+
+    /// Verify-only node: trust the keys of this issuer's JWKS (http://…/.well-known/jwks.json); no users, no /token
+    #[arg(long, env = "KEYCARD_JWKS_URL", value_name = "URL")]
+    pub jwks_url: Option<String>,
+
+    /// How often a verify-only node refetches the JWKS [default: 5m]
+    #[arg(long, env = "KEYCARD_JWKS_REFRESH", value_name = "DURATION")]
+    pub jwks_refresh: Option<String>,
+
+    /// Least time between two JWKS refetches caused by unknown key ids [default: 10s]
+    #[arg(long, env = "KEYCARD_JWKS_REFETCH_INTERVAL", value_name = "DURATION")]
+    pub jwks_refetch_interval: Option<String>,
 
     /// Token lifetime: 90s, 15m, 12h, 7d [default: 7d]
     #[arg(long, env = "KEYCARD_TOKEN_TTL", value_name = "DURATION")]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use keycard::{PasswordPolicy, Rate, Secret, parse_duration};
+use keycard::{PasswordPolicy, Rate, Secret, SigningKey, VerifyingKey, parse_duration};
 use serde::Deserialize;
 
 use crate::cli::{Argon2Args, Cli, ServeArgs};
@@ -16,6 +16,10 @@ pub struct FileConfig {
     listen: Option<String>,
     users: Option<PathBuf>,
     signing_key: Option<PathBuf>,
+    verify_key: Option<Vec<PathBuf>>,
+    jwks_url: Option<String>,
+    jwks_refresh: Option<String>,
+    jwks_refetch_interval: Option<String>,
     authentication_secret_file: Option<PathBuf>,
     token_ttl: Option<String>,
     issuer: Option<String>,
@@ -79,23 +83,40 @@ pub fn password_policy(args: &Argon2Args, file: &FileConfig) -> anyhow::Result<P
     Ok(PasswordPolicy::new(m, t, p)?)
 }
 
-/// Where the signing key comes from.
-pub enum KeySource {
-    Secret(Secret),
-    SigningKey(PathBuf),
+/// What this node does with tokens.
+pub enum Mode {
+    /// Issue tokens with `key` at `/token`; verify them and those of `retired` keys.
+    Issuer {
+        key: SigningKey,
+        retired: Vec<VerifyingKey>,
+    },
+    /// Verify only, with the keys of a remote issuer's JWKS.
+    VerifyOnly {
+        jwks_url: String,
+        refresh: Duration,
+        refetch: Duration,
+    },
+}
+
+impl Mode {
+    fn issuer(key: SigningKey) -> Self {
+        Mode::Issuer {
+            key,
+            retired: Vec::new(),
+        }
+    }
 }
 
 /// Everything `keycard serve` needs, validated.
 pub struct ServeConfig {
     pub listen: String,
     pub users: PathBuf,
-    pub key: KeySource,
+    pub mode: Mode,
     pub token_ttl: Duration,
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub leeway: Duration,
     pub public: Vec<String>,
-    pub key_id: Option<String>,
     pub rate_limit_user: Option<Rate>,
     pub rate_limit_ip: Option<Rate>,
     pub request_timeout: Duration,
@@ -121,10 +142,10 @@ impl ServeConfig {
         let users = users_path(cli, &file);
         let policy = password_policy(&cli.argon2, &file)?;
         // The demo makes its own throwaway secret and users file (see serve::Demo).
-        let key = if args.demo {
-            KeySource::Secret(Secret::random())
+        let mode = if args.demo {
+            Mode::issuer(SigningKey::hs256(&Secret::random())?)
         } else {
-            key_source(args, &file)?
+            mode(args, &file)?
         };
         let token_ttl = duration("token-ttl", args.token_ttl.clone().or(file.token_ttl), "7d")?;
         if token_ttl.is_zero() {
@@ -162,13 +183,12 @@ impl ServeConfig {
         Ok(Self {
             listen,
             users,
-            key,
+            mode,
             token_ttl,
             issuer: non_empty(args.issuer.clone().or(file.issuer)),
             audience: non_empty(args.audience.clone().or(file.audience)),
             leeway: duration("leeway", args.leeway.clone().or(file.leeway), "30s")?,
             public,
-            key_id: non_empty(args.key_id.clone().or(file.key_id)),
             rate_limit_user: rate(
                 "rate-limit-user",
                 args.rate_limit_user.clone().or(file.rate_limit_user),
@@ -190,8 +210,8 @@ fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 /// Exactly one of `AUTHENTICATION_SECRET`, `AUTHENTICATION_SECRET_FILE` (or the file's
-/// `authentication_secret_file`) and `--signing-key`.
-fn key_source(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<KeySource> {
+/// `authentication_secret_file`), `--signing-key` and `--jwks-url`; then the keys.
+fn mode(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Mode> {
     let secret = env("AUTHENTICATION_SECRET");
     let secret_file = env("AUTHENTICATION_SECRET_FILE")
         .map(PathBuf::from)
@@ -200,34 +220,94 @@ fn key_source(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<KeySource> 
         .signing_key
         .clone()
         .or_else(|| file.signing_key.clone());
+    let jwks_url = non_empty(args.jwks_url.clone().or_else(|| file.jwks_url.clone()));
     let given: Vec<&str> = [
         secret.as_ref().map(|_| "AUTHENTICATION_SECRET"),
         secret_file.as_ref().map(|_| "AUTHENTICATION_SECRET_FILE"),
         signing_key.as_ref().map(|_| "--signing-key"),
+        jwks_url.as_ref().map(|_| "--jwks-url"),
     ]
     .into_iter()
     .flatten()
     .collect();
     match given.as_slice() {
         [] => bail!(
-            "no signing key: set AUTHENTICATION_SECRET to a secret of at least 32 bytes (e.g. export AUTHENTICATION_SECRET=$(head -c 32 /dev/urandom | base64)), or AUTHENTICATION_SECRET_FILE, or try `keycard serve --demo`"
+            "no signing key: set AUTHENTICATION_SECRET to a secret of at least 32 bytes (e.g. export AUTHENTICATION_SECRET=$(head -c 32 /dev/urandom | base64)), or AUTHENTICATION_SECRET_FILE, or --signing-key FILE (make one with `keycard keys generate --out FILE`), or try `keycard serve --demo`"
         ),
         [_] => {}
         many => bail!(
-            "more than one signing key given ({}): keep exactly one",
+            "more than one key source given ({}): keep exactly one",
             many.join(" and ")
         ),
     }
-    if let Some(s) = secret {
-        return Ok(KeySource::Secret(
-            Secret::new(s.into_bytes()).context("AUTHENTICATION_SECRET")?,
-        ));
+    let retired_paths = if args.verify_key.is_empty() {
+        file.verify_key.clone().unwrap_or_default()
+    } else {
+        args.verify_key.clone()
+    };
+    let key_id = non_empty(args.key_id.clone().or_else(|| file.key_id.clone()));
+    if let Some(url) = jwks_url {
+        if !retired_paths.is_empty() || key_id.is_some() {
+            bail!(
+                "--verify-key and --key-id are for issuers; a --jwks-url node takes its keys from the issuer"
+            );
+        }
+        let refresh = duration(
+            "jwks-refresh",
+            args.jwks_refresh
+                .clone()
+                .or_else(|| file.jwks_refresh.clone()),
+            "5m",
+        )?;
+        if refresh < Duration::from_secs(10) {
+            bail!("--jwks-refresh must be at least 10s");
+        }
+        let refetch = duration(
+            "jwks-refetch-interval",
+            args.jwks_refetch_interval
+                .clone()
+                .or_else(|| file.jwks_refetch_interval.clone()),
+            "10s",
+        )?;
+        if refetch < Duration::from_secs(1) {
+            bail!("--jwks-refetch-interval must be at least 1s");
+        }
+        // Checked now so that a bad URL is a configuration error.
+        keycard::RemoteJwks::new(&url)?;
+        return Ok(Mode::VerifyOnly {
+            jwks_url: url,
+            refresh,
+            refetch,
+        });
     }
-    if let Some(path) = secret_file {
-        return Ok(KeySource::Secret(Secret::from_file(&path)?));
+    let mut key = if let Some(s) = secret {
+        SigningKey::hs256(&Secret::new(s.into_bytes()).context("AUTHENTICATION_SECRET")?)?
+    } else if let Some(path) = secret_file {
+        SigningKey::hs256(&Secret::from_file(&path)?)?
+    } else if let Some(path) = signing_key {
+        let pem = std::fs::read(&path)
+            .with_context(|| format!("--signing-key: cannot read {}", path.display()))?;
+        SigningKey::from_pkcs8_pem(&pem)
+            .with_context(|| format!("--signing-key {}", path.display()))?
+    } else {
+        bail!("no signing key")
+    };
+    if let Some(kid) = key_id {
+        key = key.with_key_id(kid);
     }
-    match signing_key {
-        Some(path) => Ok(KeySource::SigningKey(path)),
-        None => bail!("no signing key"),
+    let mut retired = Vec::new();
+    for path in retired_paths {
+        let pem = std::fs::read(&path)
+            .with_context(|| format!("--verify-key: cannot read {}", path.display()))?;
+        retired.push(
+            VerifyingKey::from_pem(&pem)
+                .with_context(|| format!("--verify-key {}", path.display()))?,
+        );
     }
+    if key.algorithm().is_hmac() && !retired.is_empty() {
+        bail!(
+            "--verify-key takes public keys, which cannot verify beside an HMAC secret; sign with --signing-key to rotate keys"
+        );
+    }
+    Ok(Mode::Issuer { key, retired })
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod keys_cmd;
 mod serve;
 mod users_cmd;
 
@@ -59,6 +60,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.into()))?;
             runtime.block_on(serve::run(config, demo.as_ref()))
         }
+        Command::Keys { command } => keys_cmd::run(command).map_err(Failure::Runtime),
         Command::Users { command } => {
             let policy = config::password_policy(&cli.argon2, &file).map_err(Failure::Config)?;
             users_cmd::run(command, &users, policy).map_err(Failure::Runtime)

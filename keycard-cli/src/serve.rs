@@ -6,56 +6,96 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keycard::{
-    FileUserStore, Hasher, Issuer, Secret, ServerLimits, SigningKey, SystemClock, TokenEndpoint,
-    Verifier, users::Users,
+    FileUserStore, Hasher, Issuer, RemoteJwks, ServerLimits, SystemClock, TokenEndpoint, Verifier,
+    users::Users,
 };
 
 use crate::Failure;
-use crate::config::{KeySource, ServeConfig};
+use crate::config::{Mode, ServeConfig};
 
 /// How often the users file is checked for changes (SPEC: within 2 seconds).
 const USERS_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure> {
-    let secret = match &config.key {
-        KeySource::Secret(s) => s.clone(),
-        KeySource::SigningKey(path) => {
-            return Err(Failure::Config(anyhow::anyhow!(
-                "--signing-key {}: asymmetric keys are not supported by this build yet; use AUTHENTICATION_SECRET (HS256)",
-                path.display()
-            )));
-        }
-    };
-    let mut key = SigningKey::hs256(&secret).map_err(|e| Failure::Config(e.into()))?;
-    if let Some(kid) = &config.key_id {
-        key = key.with_key_id(kid.clone());
-    }
-    let mut issuer = Issuer::new(key.clone())
-        .with_ttl(config.token_ttl)
-        .map_err(|e| Failure::Config(e.into()))?;
-    let mut verifier = Verifier::new(key.clone()).with_leeway(config.leeway);
-    if let Some(iss) = &config.issuer {
-        issuer = issuer.with_issuer(iss.clone());
-        verifier = verifier.with_issuer(iss.clone());
-    }
-    if let Some(aud) = &config.audience {
-        issuer = issuer.with_audience(aud.clone());
-        verifier = verifier.with_audience(aud.clone());
-    }
-    let users = Arc::new(
-        FileUserStore::open(&config.users)
-            .with_context(|| "cannot load the users file".to_string())
-            .map_err(Failure::Config)?,
-    );
-    let rules = keycard::serve_rules(&config.public).map_err(|e| Failure::Config(e.into()))?;
+    let config_err = |e: keycard::Error| Failure::Config(e.into());
+    let rules = keycard::serve_rules(&config.public).map_err(config_err)?;
     let limits = ServerLimits {
         request_timeout: config.request_timeout,
         ..ServerLimits::default()
     };
-    let endpoint = TokenEndpoint::new(issuer, users.clone(), Hasher::new(config.policy))
-        .with_user_rate(config.rate_limit_user)
-        .with_ip_rate(config.rate_limit_ip);
-    let app = keycard::app(endpoint, verifier, rules, &limits);
+    let claims_checks = |mut verifier: Verifier| {
+        verifier = verifier.with_leeway(config.leeway);
+        if let Some(iss) = &config.issuer {
+            verifier = verifier.with_issuer(iss.clone());
+        }
+        if let Some(aud) = &config.audience {
+            verifier = verifier.with_audience(aud.clone());
+        }
+        verifier
+    };
+    let mut background = Vec::new();
+    let (app, banner) = match &config.mode {
+        Mode::Issuer { key, retired } => {
+            let mut issuer = Issuer::new(key.clone())
+                .with_ttl(config.token_ttl)
+                .map_err(config_err)?;
+            if let Some(iss) = &config.issuer {
+                issuer = issuer.with_issuer(iss.clone());
+            }
+            if let Some(aud) = &config.audience {
+                issuer = issuer.with_audience(aud.clone());
+            }
+            let keys = std::iter::once(key.verifying_key().clone())
+                .chain(retired.iter().cloned())
+                .collect();
+            let verifier = claims_checks(Verifier::from_keys(keys).map_err(config_err)?);
+            let users = Arc::new(
+                FileUserStore::open(&config.users)
+                    .context("cannot load the users file")
+                    .map_err(Failure::Config)?,
+            );
+            let endpoint = TokenEndpoint::new(issuer, users.clone(), Hasher::new(config.policy))
+                .with_user_rate(config.rate_limit_user)
+                .with_ip_rate(config.rate_limit_ip);
+            background.push(users.watch(USERS_POLL));
+            let retired = if retired.is_empty() {
+                String::new()
+            } else {
+                format!(", {} retired keys", retired.len())
+            };
+            let banner = format!(
+                "algorithm {}, key id {}{retired}, users {}: {} users",
+                key.algorithm_name(),
+                key.key_id().unwrap_or("-"),
+                config.users.display(),
+                users.len()
+            );
+            (keycard::app(endpoint, verifier, rules, &limits), banner)
+        }
+        Mode::VerifyOnly {
+            jwks_url,
+            refresh,
+            refetch,
+        } => {
+            let jwks = Arc::new(
+                RemoteJwks::new(jwks_url)
+                    .map_err(config_err)?
+                    .with_intervals(*refresh, *refetch),
+            );
+            let found = match jwks.refresh().await {
+                Ok(n) => format!("{n} keys"),
+                Err(e) => {
+                    tracing::error!(error = %e, "JWKS not reachable yet; tokens are refused until it is");
+                    "no keys yet".to_owned()
+                }
+            };
+            background.push(jwks.spawn_refresher());
+            let verifier = claims_checks(Verifier::from_jwks(jwks));
+            let banner =
+                format!("verify-only, algorithm -, key id -, keys from {jwks_url}: {found}");
+            (keycard::verify_only_app(verifier, rules, &limits), banner)
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -64,21 +104,16 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.into()))?;
-    eprintln!(
-        "keycard listening on http://{addr} (algorithm {}, key id {}, users {}: {} users)",
-        key.algorithm_name(),
-        key.key_id().unwrap_or("-"),
-        config.users.display(),
-        users.len()
-    );
+    eprintln!("keycard listening on http://{addr} ({banner})");
     if let Some(demo) = demo {
         demo.print(addr);
     }
-    let watcher = users.watch(USERS_POLL);
     keycard::serve(listener, app, limits, shutdown_signal())
         .await
         .map_err(|e| Failure::Runtime(e.into()))?;
-    watcher.abort();
+    for task in background {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -134,7 +169,6 @@ impl Demo {
             u.add("demo", "admin", hash, &SystemClock)
         })?;
         config.users = users;
-        config.key = KeySource::Secret(Secret::random());
         Ok(demo)
     }
 

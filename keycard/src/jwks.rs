@@ -73,7 +73,11 @@ impl RemoteJwks {
                     "JWKS URL {url}: this build fetches over http:// only; reach the issuer on a private address or through a local TLS proxy"
                 )));
             }
-            _ => return Err(config_error(format!("JWKS URL {url:?} must start with http://"))),
+            _ => {
+                return Err(config_error(format!(
+                    "JWKS URL {url:?} must start with http://"
+                )));
+            }
         }
         let authority = parsed
             .authority()
@@ -129,10 +133,8 @@ impl RemoteJwks {
             Ok(t) => t.is_none_or(|t| t.elapsed() >= self.min_refetch),
             Err(_) => true,
         };
-        if due {
-            if let Err(e) = self.fetch_and_store().await {
-                tracing::warn!(url = %self.url, error = %e, "JWKS refetch failed; keeping the cached keys");
-            }
+        if due && let Err(e) = self.fetch_and_store().await {
+            tracing::warn!(url = %self.url, error = %e, "JWKS refetch failed; keeping the cached keys");
         }
         due
     }
@@ -144,13 +146,15 @@ impl RemoteJwks {
         let body = tokio::time::timeout(FETCH_TIMEOUT, self.fetch())
             .await
             .map_err(|_| fetch_error(format!("{}: timed out", self.url)))??;
-        let set: JwkSet =
-            serde_json::from_slice(&body).map_err(|e| fetch_error(format!("{}: not a JWK set: {e}", self.url)))?;
+        let set: JwkSet = serde_json::from_slice(&body)
+            .map_err(|e| fetch_error(format!("{}: not a JWK set: {e}", self.url)))?;
         let mut keys = Vec::new();
         for jwk in &set.keys {
             match VerifyingKey::from_jwk(jwk) {
                 Ok(k) => keys.push(k),
-                Err(e) => tracing::warn!(url = %self.url, kid = ?jwk.common.key_id, error = %e, "JWK skipped"),
+                Err(e) => {
+                    tracing::warn!(url = %self.url, kid = ?jwk.common.key_id, error = %e, "JWK skipped")
+                }
             }
         }
         let n = keys.len();
@@ -164,7 +168,9 @@ impl RemoteJwks {
     }
 
     async fn fetch(&self) -> Result<Bytes, Error> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| fetch_error(format!("{}: {what}: {e}", self.url));
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            fetch_error(format!("{}: {what}: {e}", self.url))
+        };
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
             .map_err(|e| fail("cannot connect", &e))?;
@@ -174,14 +180,24 @@ impl RemoteJwks {
         let conn = tokio::spawn(conn);
         let path = self.url.path_and_query().map_or("/", |pq| pq.as_str());
         let req = Request::get(path)
-            .header(header::HOST, self.url.authority().map_or("", |a| a.as_str()))
+            .header(
+                header::HOST,
+                self.url.authority().map_or("", |a| a.as_str()),
+            )
             .header(header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
             .map_err(|e| fail("bad request", &e))?;
-        let res = sender.send_request(req).await.map_err(|e| fail("request failed", &e))?;
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| fail("request failed", &e))?;
         if res.status() != StatusCode::OK {
             conn.abort();
-            return Err(fetch_error(format!("{}: answered {}", self.url, res.status())));
+            return Err(fetch_error(format!(
+                "{}: answered {}",
+                self.url,
+                res.status()
+            )));
         }
         let body = Limited::new(res.into_body(), MAX_JWKS_LEN)
             .collect()
@@ -192,19 +208,22 @@ impl RemoteJwks {
         Ok(body)
     }
 
-    /// Fetches now, then every `refresh_every`, for as long as the returned task runs.
+    /// Refetches every `refresh_every`, for as long as the returned task runs.
     pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let jwks = Arc::downgrade(self);
         let every = self.refresh_every;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            // The caller fetched at start; the first refresh is one interval later.
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 let Some(jwks) = jwks.upgrade() else { break };
                 match jwks.refresh().await {
                     Ok(n) => tracing::info!(url = %jwks.url, keys = n, "JWKS refreshed"),
-                    Err(e) => tracing::error!(error = %e, "JWKS refresh failed; keeping the cached keys"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "JWKS refresh failed; keeping the cached keys")
+                    }
                 }
             }
         })

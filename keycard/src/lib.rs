@@ -85,7 +85,10 @@ pub use password::{Hasher, PasswordPolicy};
 pub use ratelimit::RateLimiter;
 pub use rules::{Access, Rule, Rules};
 pub use secret::{MIN_SECRET_LEN, Secret};
-pub use server::{ALWAYS_PUBLIC, ServerLimits, app, serve, serve_rules};
+pub use server::{
+    ALWAYS_PUBLIC, JWKS_MAX_AGE, ServerLimits, app, jwks_document, serve, serve_rules,
+    verify_only_app,
+};
 pub use token::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
 pub use users::{FileUserStore, User, UserStore};
 pub use verifier::{DEFAULT_LEEWAY, MAX_TOKEN_LEN, TokenError, Verifier};

@@ -76,18 +76,39 @@ impl Default for ServerLimits {
     }
 }
 
-/// The application `keycard serve` runs: `/token`, `/me`, `/healthz`, behind the
-/// verifying layer with `rules`, with JSON 404 and 405 answers.
+/// How long clients may cache the JWKS: five minutes. A rotation publishes the new key
+/// beside the old one, so a cached copy never lacks the key of a live token for long.
+pub const JWKS_MAX_AGE: u64 = 300;
+
+/// The application `keycard serve` runs: `/token`, `/me`, `/healthz`, and the JWKS when
+/// the keys are public ones, behind the verifying layer with `rules`, with JSON 404 and
+/// 405 answers.
 pub fn app<U: UserStore>(
     endpoint: TokenEndpoint<U>,
     verifier: Verifier,
     rules: Rules,
     limits: &ServerLimits,
 ) -> Router {
-    let routes = Router::new()
+    let mut routes = endpoint.into_router();
+    if let Some(document) = jwks_document(&verifier) {
+        routes = routes.route(
+            "/.well-known/jwks.json",
+            get(move || jwks(document.clone())),
+        );
+    }
+    assemble(routes, verifier, rules, limits)
+}
+
+/// The application of a verify-only node (`keycard serve --jwks-url`): `/me` and
+/// `/healthz` behind the verifying layer; no `/token`, no users.
+pub fn verify_only_app(verifier: Verifier, rules: Rules, limits: &ServerLimits) -> Router {
+    assemble(Router::new(), verifier, rules, limits)
+}
+
+fn assemble(routes: Router, verifier: Verifier, rules: Rules, limits: &ServerLimits) -> Router {
+    let routes = routes
         .route("/me", get(me))
         .route("/healthz", get(|| async { "ok" }))
-        .merge(endpoint.into_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     AuthLayer::new(verifier)
@@ -100,6 +121,34 @@ pub fn app<U: UserStore>(
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
+}
+
+/// The JWK set of the verifier's public keys (RFC 7517), or `None` for HMAC secrets,
+/// which are never published.
+pub fn jwks_document(verifier: &Verifier) -> Option<bytes::Bytes> {
+    let keys: Vec<_> = verifier
+        .keys()
+        .iter()
+        .filter_map(|k| k.jwk().cloned())
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let set = jsonwebtoken::jwk::JwkSet { keys };
+    serde_json::to_vec(&set).ok().map(bytes::Bytes::from)
+}
+
+async fn jwks(document: bytes::Bytes) -> Response {
+    let mut res = document.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = http::HeaderValue::try_from(format!("public, max-age={JWKS_MAX_AGE}")) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    res
 }
 
 async fn me(claims: Claims) -> Response {

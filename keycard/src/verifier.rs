@@ -270,7 +270,9 @@ fn key_for<'k>(
 ) -> Result<&'k VerifyingKey, TokenError> {
     let hmac = matches!(
         alg,
-        jsonwebtoken::Algorithm::HS256 | jsonwebtoken::Algorithm::HS384 | jsonwebtoken::Algorithm::HS512
+        jsonwebtoken::Algorithm::HS256
+            | jsonwebtoken::Algorithm::HS384
+            | jsonwebtoken::Algorithm::HS512
     );
     let known_kid = kid.is_none_or(|want| keys.iter().any(|k| k.key_id() == Some(want)));
     let mut fallback = None;
@@ -291,7 +293,11 @@ fn key_for<'k>(
     if !known_kid && !hmac {
         return Err(TokenError::UnknownKey);
     }
-    Err(if same_alg { TokenError::UnknownKey } else { TokenError::AlgorithmNotAllowed })
+    Err(if same_alg {
+        TokenError::UnknownKey
+    } else {
+        TokenError::AlgorithmNotAllowed
+    })
 }
 
 #[cfg(test)]
@@ -486,6 +492,9 @@ mod tests {
         assert!(verifier.verify(&new_token).is_ok());
         let only_new = Verifier::new(new).with_clock(clock());
         // Its kid names no key we hold: for a remote JWKS, the cue to refetch.
-        assert_eq!(only_new.verify(&old_token).unwrap_err(), TokenError::UnknownKey);
+        assert_eq!(
+            only_new.verify(&old_token).unwrap_err(),
+            TokenError::UnknownKey
+        );
     }
 }

@@ -52,18 +52,14 @@ fn bad_configurations_exit_2_with_one_line() {
         serve(&[])
             .env("AUTHENTICATION_SECRET", SECRET)
             .env("AUTHENTICATION_SECRET_FILE", "good.secret"),
-        "more than one signing key",
+        "more than one key source",
     );
     refused(
         &env,
         serve(&["--signing-key", "k.pem"]).env("AUTHENTICATION_SECRET", SECRET),
-        "more than one signing key",
+        "more than one key source",
     );
-    refused(
-        &env,
-        &mut serve(&["--signing-key", "k.pem"]),
-        "not supported",
-    );
+    refused(&env, &mut serve(&["--signing-key", "k.pem"]), "cannot read");
     refused(&env, &mut serve(&[]), "no signing key");
     let with_secret = |extra: &[&str]| {
         let mut c = serve(extra);

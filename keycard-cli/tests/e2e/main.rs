@@ -15,4 +15,5 @@ mod harness;
 mod cli_users;
 mod config;
 mod hostile;
+mod keys;
 mod serve;

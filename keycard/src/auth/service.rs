@@ -2,12 +2,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Uri, header};
 use tower::Service;
 
-use super::future::dispatch;
+use super::future::{dispatch, take_ready};
 use super::{AuthError, ResponseFuture, require_role};
 use crate::claims::Claims;
 use crate::path;
@@ -127,7 +127,10 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthErro
 
 impl<S, B> Service<Request<B>> for Auth<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone,
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    B: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
@@ -139,7 +142,27 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let decision = self.authenticate(&mut req);
-        dispatch(&mut self.inner, req, decision)
+        match (decision, self.verifier.remote()) {
+            // A kid the cached JWKS lacks: the issuer may have rotated. Refetch (at most
+            // once per interval, shared by all waiting requests), then decide again.
+            (Err(AuthError::InvalidToken(TokenError::UnknownKey)), Some(jwks)) => {
+                let jwks = jwks.clone();
+                let this = Auth {
+                    inner: take_ready(&mut self.inner),
+                    verifier: self.verifier.clone(),
+                    rules: self.rules.clone(),
+                };
+                ResponseFuture::waiting(Box::pin(async move {
+                    jwks.refresh_if_due().await;
+                    let mut this = this;
+                    match this.authenticate(&mut req) {
+                        Ok(()) => this.inner.call(req).await,
+                        Err(rejection) => Ok(rejection.into_response()),
+                    }
+                }))
+            }
+            (decision, _) => dispatch(&mut self.inner, req, decision),
+        }
     }
 }
 
