@@ -16,4 +16,5 @@ mod cli_users;
 mod config;
 mod hostile;
 mod keys;
+mod node_interop;
 mod serve;
