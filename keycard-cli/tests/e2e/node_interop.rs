@@ -5,7 +5,7 @@
 //! installed (`.ci/run` makes one; see the README). Without it they are skipped when run
 //! by hand, and fail under CI (`CI` set), so CI can never pass without running them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ fn fixture(name: &str) -> String {
     )
 }
 
-fn node(peer: &PathBuf, script: &str, args: &[&str]) -> std::process::Output {
+fn node(peer: &Path, script: &str, args: &[&str]) -> std::process::Output {
     Command::new("node")
         .arg(peer.join(script))
         .args(args)
@@ -40,7 +40,7 @@ fn node(peer: &PathBuf, script: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// A token signed by Node's `jsonwebtoken`.
-fn node_sign(peer: &PathBuf, args: &[&str]) -> String {
+fn node_sign(peer: &Path, args: &[&str]) -> String {
     let payload = r#"{"username":"alice","role":"admin"}"#;
     let mut all = vec!["--payload", payload];
     all.extend_from_slice(args);
@@ -185,7 +185,7 @@ impl Drop for Express {
     }
 }
 
-fn start_express(peer: &PathBuf, users: &std::path::Path) -> Express {
+fn start_express(peer: &Path, users: &std::path::Path) -> Express {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
