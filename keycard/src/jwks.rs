@@ -10,6 +10,23 @@
 //! Only `http://` URLs are fetched by this build: put the issuer on a loopback or
 //! private network address, or behind a TLS-terminating proxy on the node itself.
 //! Symmetric (`oct`) keys in a JWKS are never used.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{Json, Router, routing::get};
+//! use keycard::{AuthLayer, Claims, RemoteJwks, Rules, Verifier};
+//!
+//! # async fn run() -> Result<(), keycard::Error> {
+//! let jwks = Arc::new(RemoteJwks::new("http://issuer.internal:8080/.well-known/jwks.json")?);
+//! if let Err(e) = jwks.refresh().await {
+//!     eprintln!("issuer not reachable yet: {e}"); // tokens are refused until it is
+//! }
+//! let _refresher = jwks.spawn_refresher();
+//! let app: Router = AuthLayer::new(Verifier::from_jwks(jwks))
+//!     .unless(Rules::new().public("/healthz")?)
+//!     .wrap(Router::new().route("/me", get(|claims: Claims| async { Json(claims) })));
+//! # Ok(()) }
+//! ```
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

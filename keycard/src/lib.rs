@@ -32,7 +32,8 @@
 //! - `auth`: the verifying middleware ([`AuthLayer`]) and the role guard
 //!   ([`RequireRoleLayer`]); `extract`: the [`Claims`] extractors.
 //! - `rules` and `path`: which requests are public, matched on the normalized path.
-//! - `keys`, `issuer`, `verifier`, `claims`: signing and verifying tokens.
+//! - `keys`, `issuer`, `verifier`, `claims`: signing and verifying tokens; `jwks`: the
+//!   keys of a remote issuer, for verify-only nodes.
 //! - `token`: the `/token` endpoint over a [`UserStore`]; `users`: the file store.
 //! - `password`: Argon2id (and bcrypt import) on a bounded blocking pool.
 //! - `ratelimit`, `duration`: login throttling and `7d` / `10/m` parsing.
