@@ -51,6 +51,7 @@
 mod auth;
 mod body;
 mod claims;
+mod client;
 mod clock;
 mod duration;
 mod error;
@@ -75,6 +76,7 @@ mod router_tests;
 
 pub use auth::{Auth, AuthError, AuthLayer, RequireRole, RequireRoleLayer, ResponseFuture};
 pub use claims::{Audience, Claims, Extra};
+pub use client::{Cidr, TrustedProxies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Rate, parse_duration};
 pub use error::{Error, ErrorKind};

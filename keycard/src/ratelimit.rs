@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::duration::Rate;
 
-/// The most keys tracked at once by default; see [`RateLimiter::with_capacity`].
-pub const DEFAULT_CAPACITY: usize = 100_000;
+/// The most keys tracked at once by default (a little under 2 MiB of buckets); see
+/// [`RateLimiter::with_capacity`].
+pub const DEFAULT_CAPACITY: usize = 50_000;
 
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
@@ -150,6 +151,29 @@ mod tests {
             assert_eq!(l.acquire(&"a"), Ok(()));
         }
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn an_attacker_cannot_lock_a_user_out_longer_than_the_window() {
+        // 5 failures per minute: one attempt comes back every 12 s.
+        let l = RateLimiter::new(Rate::parse("5/m").unwrap());
+        let t0 = Instant::now();
+        // Ten minutes of an attempt every second, refused or not.
+        for s in 0..600 {
+            let _ = l.acquire_at(&"alice", t0 + Duration::from_secs(s));
+        }
+        // Refused attempts cost the attacker nothing and add nothing to the wait: once
+        // the attack stops, the real user is back within period / burst.
+        let stop = t0 + Duration::from_secs(600);
+        assert_eq!(
+            l.acquire_at(&"alice", stop + Duration::from_secs(12)),
+            Ok(())
+        );
+        // And a full burst is back after one period.
+        let later = stop + Duration::from_secs(12 + 60);
+        for _ in 0..5 {
+            assert_eq!(l.acquire_at(&"alice", later), Ok(()));
+        }
     }
 
     #[test]

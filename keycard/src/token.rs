@@ -1,5 +1,6 @@
 //! The token endpoint: `POST /token`, username and password in, signed JWT out.
 
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::body::read_limited;
+use crate::client::{self, TrustedProxies};
 use crate::duration::Rate;
 use crate::http_error::{json_error, method_not_allowed, unavailable};
 use crate::issuer::Issuer;
@@ -32,8 +34,12 @@ pub struct TokenEndpoint<U> {
     issuer: Issuer,
     users: U,
     hasher: Hasher,
-    per_user: RateLimiter<String>,
+    /// Keyed by a 64-bit keyed hash of the name: a fixed size whatever the name's
+    /// length, and not chosen by the attacker.
+    per_user: RateLimiter<u64>,
     per_ip: RateLimiter<IpAddr>,
+    name_keys: RandomState,
+    proxies: TrustedProxies,
 }
 
 impl<U> std::fmt::Debug for TokenEndpoint<U> {
@@ -66,6 +72,8 @@ impl<U: UserStore> TokenEndpoint<U> {
             hasher,
             per_user: RateLimiter::new(default_user_rate()),
             per_ip: RateLimiter::new(default_ip_rate()),
+            name_keys: RandomState::new(),
+            proxies: TrustedProxies::none(),
         }
     }
 
@@ -79,6 +87,13 @@ impl<U: UserStore> TokenEndpoint<U> {
     /// The address comes from axum's `ConnectInfo<SocketAddr>`; without it, no limit.
     pub fn with_ip_rate(mut self, rate: Option<Rate>) -> Self {
         self.per_ip = RateLimiter::new(rate);
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies (see [`TrustedProxies`]).
+    /// Defaults to none: the client is the TCP peer.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
         self
     }
 
@@ -254,14 +269,15 @@ impl<U: UserStore> TokenEndpoint<U> {
     ) -> Response {
         // Taken before any work, given back on success: a throttled attempt costs no hash
         // and, being per name whether or not it exists, says nothing about existence.
-        if let Err(retry) = self.per_user.acquire(&username) {
+        let name_key = self.name_keys.hash_one(&username);
+        if let Err(retry) = self.per_user.acquire(&name_key) {
             return slow_down(retry);
         }
         let user = match self.users.find(&username).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(error = %e, "user store lookup failed");
-                self.per_user.refund(&username);
+                self.per_user.refund(&name_key);
                 return unavailable(1, "the user store is unavailable");
             }
         };
@@ -269,7 +285,7 @@ impl<U: UserStore> TokenEndpoint<U> {
         let verdict = match self.hasher.verify(password.clone(), stored.clone()).await {
             Ok(v) => v,
             Err(_busy) => {
-                self.per_user.refund(&username);
+                self.per_user.refund(&name_key);
                 return unavailable(1, "too many logins in progress; retry shortly");
             }
         };
@@ -277,7 +293,7 @@ impl<U: UserStore> TokenEndpoint<U> {
             tracing::info!(known_user = stored.is_some(), "login failed");
             return invalid_grant();
         };
-        self.per_user.refund(&username);
+        self.per_user.refund(&name_key);
         if verdict.needs_rehash
             && let Some(old) = stored
         {
