@@ -156,6 +156,31 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYCARD_RATE_LIMIT_IP", value_name = "RATE")]
     pub rate_limit_ip: Option<String>,
 
+    /// A reverse proxy whose X-Forwarded-For is believed (IP or CIDR, repeatable) [default: none]
+    #[arg(
+        long,
+        env = "KEYCARD_TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub trusted_proxy: Vec<String>,
+
+    /// Most connections served at once [default: 1024]
+    #[arg(long, env = "KEYCARD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Largest request head (request line and headers), in bytes [default: 16384]
+    #[arg(long, env = "KEYCARD_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+
+    /// Most header fields in a request [default: 64]
+    #[arg(long, env = "KEYCARD_MAX_HEADERS", value_name = "N")]
+    pub max_headers: Option<usize>,
+
+    /// How long a client may take to send a request head, and stay idle between requests [default: 10s]
+    #[arg(long, env = "KEYCARD_HEADER_TIMEOUT", value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+
     /// How long one request may take [default: 30s]
     #[arg(long, env = "KEYCARD_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,

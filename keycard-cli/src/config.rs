@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use keycard::{PasswordPolicy, Rate, Secret, SigningKey, VerifyingKey, parse_duration};
+use keycard::{
+    Cidr, PasswordPolicy, Rate, Secret, ServerLimits, SigningKey, TrustedProxies, VerifyingKey,
+    parse_duration,
+};
 use serde::Deserialize;
 
 use crate::cli::{Argon2Args, Cli, ServeArgs};
@@ -30,6 +33,11 @@ pub struct FileConfig {
     rate_limit_user: Option<String>,
     rate_limit_ip: Option<String>,
     request_timeout: Option<String>,
+    trusted_proxy: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    header_timeout: Option<String>,
     argon2_memory: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
@@ -119,7 +127,8 @@ pub struct ServeConfig {
     pub public: Vec<String>,
     pub rate_limit_user: Option<Rate>,
     pub rate_limit_ip: Option<Rate>,
-    pub request_timeout: Duration,
+    pub limits: ServerLimits,
+    pub proxies: TrustedProxies,
     pub policy: PasswordPolicy,
 }
 
@@ -180,6 +189,48 @@ impl ServeConfig {
         if request_timeout.is_zero() {
             bail!("--request-timeout must be at least 1s");
         }
+        let header_timeout = duration(
+            "header-timeout",
+            args.header_timeout.clone().or(file.header_timeout),
+            "10s",
+        )?;
+        if header_timeout.is_zero() {
+            bail!("--header-timeout must be at least 1s");
+        }
+        let defaults = ServerLimits::default();
+        let limits = ServerLimits {
+            request_timeout,
+            header_timeout,
+            max_connections: at_least(
+                "max-connections",
+                args.max_connections.or(file.max_connections),
+                defaults.max_connections,
+                1,
+            )?,
+            max_header_bytes: at_least(
+                "max-header-bytes",
+                args.max_header_bytes.or(file.max_header_bytes),
+                defaults.max_header_bytes,
+                1024,
+            )?,
+            max_headers: at_least(
+                "max-headers",
+                args.max_headers.or(file.max_headers),
+                defaults.max_headers,
+                8,
+            )?,
+            ..defaults
+        };
+        let proxy_list = if args.trusted_proxy.is_empty() {
+            file.trusted_proxy.unwrap_or_default()
+        } else {
+            args.trusted_proxy.clone()
+        };
+        let mut blocks = Vec::new();
+        for p in proxy_list.iter().filter(|p| !p.trim().is_empty()) {
+            blocks.push(p.parse::<Cidr>().context("--trusted-proxy")?);
+        }
+        let proxies = TrustedProxies::new(blocks);
         Ok(Self {
             listen,
             users,
@@ -199,10 +250,19 @@ impl ServeConfig {
                 args.rate_limit_ip.clone().or(file.rate_limit_ip),
                 "100/m",
             )?,
-            request_timeout,
+            limits,
+            proxies,
             policy,
         })
     }
+}
+
+fn at_least(name: &str, value: Option<usize>, default: usize, min: usize) -> anyhow::Result<usize> {
+    let v = value.unwrap_or(default);
+    if v < min {
+        bail!("--{name} must be at least {min}");
+    }
+    Ok(v)
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keycard::{
-    FileUserStore, Hasher, Issuer, RemoteJwks, ServerLimits, SystemClock, TokenEndpoint, Verifier,
-    users::Users,
+    FileUserStore, Hasher, Issuer, RemoteJwks, SystemClock, TokenEndpoint, Verifier, users::Users,
 };
 
 use crate::Failure;
@@ -19,10 +18,7 @@ const USERS_POLL: Duration = Duration::from_secs(1);
 pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure> {
     let config_err = |e: keycard::Error| Failure::Config(e.into());
     let rules = keycard::serve_rules(&config.public).map_err(config_err)?;
-    let limits = ServerLimits {
-        request_timeout: config.request_timeout,
-        ..ServerLimits::default()
-    };
+    let limits = config.limits;
     let claims_checks = |mut verifier: Verifier| {
         verifier = verifier.with_leeway(config.leeway);
         if let Some(iss) = &config.issuer {
@@ -56,7 +52,8 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
             );
             let endpoint = TokenEndpoint::new(issuer, users.clone(), Hasher::new(config.policy))
                 .with_user_rate(config.rate_limit_user)
-                .with_ip_rate(config.rate_limit_ip);
+                .with_ip_rate(config.rate_limit_ip)
+                .with_trusted_proxies(config.proxies.clone());
             background.push(users.watch(USERS_POLL));
             let retired = if retired.is_empty() {
                 String::new()

@@ -14,7 +14,10 @@ use http::{StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -48,7 +51,8 @@ pub fn serve_rules<S: AsRef<str>>(public: &[S]) -> Result<Rules, Error> {
 /// Limits that protect the server from hostile or broken clients.
 ///
 /// Defaults: 16 KiB of request head (start line and headers), 64 headers, 10 s to send
-/// the head, 30 s for a whole request.
+/// the head (and at most 10 s idle between two requests on a connection), 30 s for a
+/// whole request, 1024 connections at once.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
     /// The largest request head, in bytes; beyond it, 431 (JSON; hyper answers a bare 431
@@ -60,6 +64,8 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     /// How long a request may take in all; beyond it, 408.
     pub request_timeout: Duration,
+    /// The most connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
 }
@@ -71,6 +77,7 @@ impl Default for ServerLimits {
             max_headers: 64,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -202,8 +209,18 @@ pub async fn serve(
         .max_header_size(2 * limits.max_header_bytes)
         .max_headers(2 * limits.max_headers);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        // A free slot first, then a connection: at the limit, new connections wait in
+        // the backlog instead of costing memory here.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -226,6 +243,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,

@@ -215,11 +215,12 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
             ext.get::<MockConnectInfo<SocketAddr>>()
                 .map(|MockConnectInfo(addr)| addr.ip())
         });
-    if let Some(ip) = peer
-        && let Err(retry) = ep.per_ip.acquire(&ip)
-    {
-        tracing::info!(%ip, "login throttled for this address");
-        return slow_down(retry);
+    if let Some(peer) = peer {
+        let client = ep.proxies.client(peer, req.headers());
+        if let Err(retry) = ep.per_ip.acquire(&client::bucket(client)) {
+            tracing::info!(%client, "login throttled for this address");
+            return slow_down(retry);
+        }
     }
     let (parts, body) = req.into_parts();
     let Some(kind) = body_kind(&parts.headers) else {
