@@ -48,6 +48,8 @@
 //! unknown users cost the same Argon2id work as known ones, and secrets never reach
 //! `Debug` output or logs.
 
+#[cfg(test)]
+mod attack_tests;
 mod auth;
 mod body;
 mod claims;
