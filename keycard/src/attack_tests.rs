@@ -403,7 +403,7 @@ async fn non_canonical_base64url() {
     let mut note = "~~~???>>>".to_owned();
     loop {
         claims["note"] = json!(note);
-        if claims.to_string().len() % 3 != 0 {
+        if !claims.to_string().len().is_multiple_of(3) {
             break;
         }
         note.push('~');
