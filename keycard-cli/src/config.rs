@@ -130,6 +130,29 @@ pub struct ServeConfig {
     pub limits: ServerLimits,
     pub proxies: TrustedProxies,
     pub policy: PasswordPolicy,
+    /// Files holding secrets that other users can read: warned about at start.
+    pub exposed: Vec<String>,
+}
+
+/// `path`'s description if other users may read it (any group or other permission bit).
+fn exposed(path: &std::path::Path, what: &str) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{what} {} is readable by other users (mode {mode:03o}); run: chmod 600 {}",
+                path.display(),
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, what);
+        None
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -151,11 +174,15 @@ impl ServeConfig {
         let users = users_path(cli, &file);
         let policy = password_policy(&cli.argon2, &file)?;
         // The demo makes its own throwaway secret and users file (see serve::Demo).
+        let mut warnings = Vec::new();
         let mode = if args.demo {
             Mode::issuer(SigningKey::hs256(&Secret::random())?)
         } else {
-            mode(args, &file)?
+            mode(args, &file, &mut warnings)?
         };
+        if matches!(mode, Mode::Issuer { .. }) {
+            warnings.extend(exposed(&users, "the users file"));
+        }
         let token_ttl = duration("token-ttl", args.token_ttl.clone().or(file.token_ttl), "7d")?;
         if token_ttl.is_zero() {
             bail!("--token-ttl: a token must live at least 1s");
@@ -253,8 +280,16 @@ impl ServeConfig {
             limits,
             proxies,
             policy,
+            exposed: warnings,
         })
     }
+}
+
+/// Reads a key file into memory that is wiped when dropped.
+fn read_key(path: &std::path::Path, flag: &str) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    std::fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .with_context(|| format!("{flag}: cannot read {}", path.display()))
 }
 
 fn at_least(name: &str, value: Option<usize>, default: usize, min: usize) -> anyhow::Result<usize> {
@@ -271,7 +306,7 @@ fn non_empty(v: Option<String>) -> Option<String> {
 
 /// Exactly one of `AUTHENTICATION_SECRET`, `AUTHENTICATION_SECRET_FILE` (or the file's
 /// `authentication_secret_file`), `--signing-key` and `--jwks-url`; then the keys.
-fn mode(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Mode> {
+fn mode(args: &ServeArgs, file: &FileConfig, warnings: &mut Vec<String>) -> anyhow::Result<Mode> {
     let secret = env("AUTHENTICATION_SECRET");
     let secret_file = env("AUTHENTICATION_SECRET_FILE")
         .map(PathBuf::from)
@@ -343,10 +378,11 @@ fn mode(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Mode> {
     let mut key = if let Some(s) = secret {
         SigningKey::hs256(&Secret::new(s.into_bytes()).context("AUTHENTICATION_SECRET")?)?
     } else if let Some(path) = secret_file {
+        warnings.extend(exposed(&path, "the secret file"));
         SigningKey::hs256(&Secret::from_file(&path)?)?
     } else if let Some(path) = signing_key {
-        let pem = std::fs::read(&path)
-            .with_context(|| format!("--signing-key: cannot read {}", path.display()))?;
+        let pem = read_key(&path, "--signing-key")?;
+        warnings.extend(exposed(&path, "the private key"));
         SigningKey::from_pkcs8_pem(&pem)
             .with_context(|| format!("--signing-key {}", path.display()))?
     } else {
@@ -357,8 +393,10 @@ fn mode(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Mode> {
     }
     let mut retired = Vec::new();
     for path in retired_paths {
-        let pem = std::fs::read(&path)
-            .with_context(|| format!("--verify-key: cannot read {}", path.display()))?;
+        let pem = read_key(&path, "--verify-key")?;
+        if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+            warnings.extend(exposed(&path, "the private key"));
+        }
         retired.push(
             VerifyingKey::from_pem(&pem)
                 .with_context(|| format!("--verify-key {}", path.display()))?,

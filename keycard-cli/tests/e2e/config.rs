@@ -221,3 +221,58 @@ fn users_file_and_listen_from_the_config_file() {
     );
     assert_eq!(server.login("alice", "alice-password").status, 200);
 }
+
+#[cfg(unix)]
+#[test]
+fn secret_files_readable_by_others_are_warned_about_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.add_user("alice", "admin", "alice-password");
+    let set_mode = |name: &str, mode: u32| {
+        std::fs::set_permissions(env.path(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    std::fs::write(env.path("secret"), SECRET).unwrap();
+    set_mode("secret", 0o644);
+    set_mode("users.json", 0o640);
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET_FILE", "secret");
+    let server = env.serve_with(cmd, &[]);
+    let log = server.log();
+    assert!(
+        log.contains("the secret file secret is readable by other users (mode 644)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the users file users.json is readable by other users (mode 640)"),
+        "{log}"
+    );
+    drop(server);
+
+    std::fs::copy(
+        format!(
+            "{}/../keycard/tests/keys/ed25519.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        env.path("key.pem"),
+    )
+    .unwrap();
+    set_mode("key.pem", 0o604);
+    let server = env.serve_with(env.cmd(), &["--signing-key", "key.pem"]);
+    assert!(
+        server
+            .log()
+            .contains("the private key key.pem is readable by other users"),
+        "{}",
+        server.log()
+    );
+    drop(server);
+
+    set_mode("key.pem", 0o600);
+    set_mode("users.json", 0o600);
+    let server = env.serve_with(env.cmd(), &["--signing-key", "key.pem"]);
+    assert!(
+        !server.log().contains("readable by other users"),
+        "{}",
+        server.log()
+    );
+}
