@@ -5,10 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use argon2::password_hash::PasswordVerifier as _;
-use argon2::{
-    ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, Version,
-};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use tokio::sync::Semaphore;
@@ -111,34 +108,40 @@ impl PasswordPolicy {
         self.params.2
     }
 
-    fn argon2(&self) -> Result<Argon2<'static>, Error> {
-        let (m, t, p) = self.params;
-        let params = Params::new(m, t, p, None).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidHashParams,
-                format!("invalid argon2 parameters: {e}"),
-            )
-        })?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-    }
-
     /// Hashes `password` to a PHC string. Blocking: ~20 ms at the default cost.
     pub fn hash(&self, password: &str) -> Result<String, Error> {
+        self.hash_with(password, &mut Memory::new())
+    }
+
+    /// [`hash`](Self::hash), in `memory` (grown as needed and kept for the next hash).
+    fn hash_with(&self, password: &str, memory: &mut Memory) -> Result<String, Error> {
+        let bad = |e: argon2::Error| {
+            Error::new(ErrorKind::InvalidHashParams, format!("hashing failed: {e}"))
+        };
+        let (m, t, p) = self.params;
+        let params = Params::new(m, t, p, None).map_err(bad)?;
         let salt = random::bytes::<16>();
-        self.argon2()?
-            .hash_password_with_salt(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| Error::new(ErrorKind::InvalidHashParams, format!("hashing failed: {e}")))
+        let mut out = Zeroizing::new([0u8; 32]);
+        let blocks = memory.blocks(&params);
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into_with_memory(password.as_bytes(), &salt, out.as_mut_slice(), blocks)
+            .map_err(bad)?;
+        Ok(format!(
+            "$argon2id$v=19$m={m},t={t},p={p}${}${}",
+            STANDARD_NO_PAD.encode(salt),
+            STANDARD_NO_PAD.encode(out.as_slice())
+        ))
     }
 
     /// Checks `password` against a stored PHC string (Argon2 or bcrypt). Blocking.
     ///
     /// An unreadable hash never matches.
     pub fn verify(&self, password: &str, stored: &str) -> Verification {
-        let no = Verification {
-            matched: false,
-            needs_rehash: false,
-        };
+        self.verify_with(password, stored, &mut Memory::new())
+    }
+
+    /// [`verify`](Self::verify), in `memory`.
+    fn verify_with(&self, password: &str, stored: &str, memory: &mut Memory) -> Verification {
         if is_bcrypt(stored) {
             return Verification {
                 matched: bcrypt::verify(password, stored).unwrap_or(false),
@@ -147,14 +150,13 @@ impl PasswordPolicy {
         }
         let Ok(parsed) = PasswordHash::new(stored) else {
             tracing::error!("a stored password hash is not a PHC string");
-            return no;
+            return Verification {
+                matched: false,
+                needs_rehash: false,
+            };
         };
-        // The parameters come from the stored hash, not the policy.
-        let matched = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
         Verification {
-            matched,
+            matched: argon2_matches(password, &parsed, memory),
             needs_rehash: !self.is_current(&parsed),
         }
     }
@@ -178,6 +180,54 @@ impl PasswordPolicy {
     }
 }
 
+/// Recomputes an Argon2 hash with the parameters, salt and variant the stored hash names
+/// (not the policy's), in `memory`, and compares in constant time.
+fn argon2_matches(password: &str, parsed: &PasswordHash, memory: &mut Memory) -> bool {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let blocks = memory.blocks(&params);
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        out.as_mut_slice(),
+        blocks,
+    );
+    computed.is_ok() && argon2::password_hash::phc::Output::new(&out).is_ok_and(|o| o == *expected)
+}
+
+/// Argon2's working memory, kept between hashes: each pool thread reuses one block
+/// buffer instead of asking the allocator for ~19 MiB per login (which, spread over
+/// many threads' malloc arenas, made a login flood hold hundreds of MiB).
+#[derive(Default)]
+pub(crate) struct Memory(Vec<argon2::Block>);
+
+impl Memory {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn blocks(&mut self, params: &Params) -> &mut [argon2::Block] {
+        let n = params.block_count();
+        if self.0.len() < n {
+            self.0.resize(n, argon2::Block::default());
+        }
+        self.0.get_mut(..n).unwrap_or_default()
+    }
+}
+
 fn is_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
 }
@@ -190,7 +240,7 @@ pub struct Busy;
 /// (each Argon2id hash holds its memory cost, ~19 MiB by default), with at most
 /// `max_waiting` logins queued behind them; beyond that, [`Busy`].
 ///
-/// Defaults to one hash per core and 64 waiting per core.
+/// Defaults to one hash per core but one (at least one) and 64 waiting per core.
 #[derive(Clone)]
 pub struct Hasher {
     inner: Arc<HasherInner>,
@@ -199,6 +249,8 @@ pub struct Hasher {
 struct HasherInner {
     policy: PasswordPolicy,
     permits: Arc<Semaphore>,
+    /// One working memory per running hash, reused: at most `concurrency` of them.
+    memories: std::sync::Mutex<Vec<Memory>>,
     waiting: AtomicUsize,
     max_waiting: usize,
     dummy: String,
@@ -214,10 +266,11 @@ impl fmt::Debug for Hasher {
 }
 
 impl Hasher {
-    /// A pool sized to this machine's cores.
+    /// A pool sized to this machine: one hash at a time per core but one (at least one),
+    /// so a login flood always leaves a core to verify tokens; 64 waiting per core.
     pub fn new(policy: PasswordPolicy) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::with_limits(policy, cores, 64 * cores)
+        Self::with_limits(policy, cores.saturating_sub(1).max(1), 64 * cores)
     }
 
     /// A pool running at most `concurrency` hashes with `max_waiting` queued.
@@ -226,6 +279,7 @@ impl Hasher {
             inner: Arc::new(HasherInner {
                 policy,
                 permits: Arc::new(Semaphore::new(concurrency.max(1))),
+                memories: std::sync::Mutex::new(Vec::new()),
                 waiting: AtomicUsize::new(0),
                 max_waiting,
                 dummy: policy.dummy_hash(),
@@ -246,10 +300,10 @@ impl Hasher {
         stored: Option<String>,
     ) -> Result<Verification, Busy> {
         let inner = self.inner.clone();
-        self.run(move || match stored {
-            Some(hash) => inner.policy.verify(&password, &hash),
+        self.run(move |memory| match stored {
+            Some(hash) => inner.policy.verify_with(&password, &hash, memory),
             None => {
-                inner.policy.verify(&password, &inner.dummy);
+                inner.policy.verify_with(&password, &inner.dummy, memory);
                 Verification {
                     matched: false,
                     needs_rehash: false,
@@ -262,12 +316,13 @@ impl Hasher {
     /// Hashes `password` at the current policy.
     pub async fn hash(&self, password: Zeroizing<String>) -> Result<Result<String, Error>, Busy> {
         let policy = self.inner.policy;
-        self.run(move || policy.hash(&password)).await
+        self.run(move |memory| policy.hash_with(&password, memory))
+            .await
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, Busy> {
         let inner = &self.inner;
         let permit = {
@@ -283,13 +338,23 @@ impl Hasher {
         };
         // The permit moves into the blocking task: if the caller is dropped now, the
         // hash still finishes before its memory and its slot are given back.
+        let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let out = work();
+            let mut memory = lock(&inner.memories).pop().unwrap_or_default();
+            let out = work(&mut memory);
+            lock(&inner.memories).push(memory);
             drop(permit);
             out
         })
         .await
         .map_err(|_| Busy)
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
@@ -341,6 +406,44 @@ mod tests {
         let v = PasswordPolicy::OWASP.verify("a-password", &node);
         assert!(v.matched && v.needs_rehash);
         assert!(!PasswordPolicy::OWASP.verify("b-password", &node).matched);
+    }
+
+    #[test]
+    fn reused_memory_agrees_with_the_argon2_crates_own_phc_code() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let policy = PasswordPolicy::new(2048, 2, 2).unwrap();
+        let mut memory = Memory::new();
+        // Theirs, verified by ours (also argon2i and argon2d, and other costs).
+        for alg in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
+            let theirs = Argon2::new(alg, Version::V0x13, Params::new(1024, 3, 1, None).unwrap())
+                .hash_password(b"cross-check")
+                .unwrap()
+                .to_string();
+            assert!(
+                policy
+                    .verify_with("cross-check", &theirs, &mut memory)
+                    .matched,
+                "{theirs}"
+            );
+            assert!(
+                !policy
+                    .verify_with("cross-checK", &theirs, &mut memory)
+                    .matched
+            );
+        }
+        // Ours, verified by theirs, with the memory already used by a larger hash.
+        let ours = policy.hash_with("cross-check", &mut memory).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"cross-check", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"cross-checK", &parsed)
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,0 +1,2 @@
+-- wrk script: GET with the bearer token from the TOKEN environment variable.
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
