@@ -17,9 +17,6 @@ const USERS_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure> {
     let config_err = |e: keycard::Error| Failure::Config(e.into());
-    for warning in &config.exposed {
-        tracing::warn!("{warning}");
-    }
     let rules = keycard::serve_rules(&config.public).map_err(config_err)?;
     let limits = config.limits;
     let claims_checks = |mut verifier: Verifier| {
@@ -97,6 +94,10 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
         }
     };
 
+    // Warned about once the configuration has held, so a refusal stays one line.
+    for warning in &config.exposed {
+        tracing::warn!("{warning}");
+    }
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))

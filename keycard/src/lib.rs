@@ -58,6 +58,8 @@ mod clock;
 mod duration;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http_error;
 mod issuer;
 mod jwks;

@@ -145,12 +145,12 @@ fn invalid_grant() -> Response {
     )
 }
 
-enum BodyKind {
+pub(crate) enum BodyKind {
     Json,
     Form,
 }
 
-fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
+pub(crate) fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let essence = ct.split(';').next()?.trim();
     if essence.eq_ignore_ascii_case("application/json") {
@@ -234,31 +234,53 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
         Ok(b) => b,
         Err(res) => return res,
     };
-    let creds: Credentials = match kind {
-        BodyKind::Json => match serde_json::from_slice(&bytes) {
-            Ok(c) => c,
-            Err(_) => return bad_request("the body is not a JSON object of strings"),
-        },
-        BodyKind::Form => match serde_urlencoded::from_bytes(&bytes) {
-            Ok(c) => c,
-            Err(_) => return bad_request("the body is not a valid form"),
-        },
-    };
-    match creds.grant_type.as_deref() {
-        None | Some("password") => {}
-        Some(_) => {
-            return json_error(
+    match parse_body(kind, &bytes) {
+        Ok((username, password)) => ep.login(username, password, &parts.headers).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Why a `/token` body was refused: each a 400 with a fixed description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    Json,
+    Form,
+    GrantType,
+    Missing,
+}
+
+impl IntoResponse for BodyError {
+    fn into_response(self) -> Response {
+        match self {
+            BodyError::Json => bad_request("the body is not a JSON object of strings"),
+            BodyError::Form => bad_request("the body is not a valid form"),
+            BodyError::GrantType => json_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 "only grant_type=password is supported",
-            );
+            ),
+            BodyError::Missing => bad_request("username and password are required"),
         }
     }
-    let (Some(username), Some(password)) = (creds.username, creds.password.map(Zeroizing::new))
-    else {
-        return bad_request("username and password are required");
+}
+
+/// The username and password of a `/token` body.
+pub(crate) fn parse_body(
+    kind: BodyKind,
+    bytes: &[u8],
+) -> Result<(String, Zeroizing<String>), BodyError> {
+    let creds: Credentials = match kind {
+        BodyKind::Json => serde_json::from_slice(bytes).map_err(|_| BodyError::Json)?,
+        BodyKind::Form => serde_urlencoded::from_bytes(bytes).map_err(|_| BodyError::Form)?,
     };
-    ep.login(username, password, &parts.headers).await
+    match creds.grant_type.as_deref() {
+        None | Some("password") => {}
+        Some(_) => return Err(BodyError::GrantType),
+    }
+    match (creds.username, creds.password.map(Zeroizing::new)) {
+        (Some(username), Some(password)) => Ok((username, password)),
+        _ => Err(BodyError::Missing),
+    }
 }
 
 impl<U: UserStore> TokenEndpoint<U> {

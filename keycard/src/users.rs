@@ -195,6 +195,14 @@ impl Users {
         Ok(Self { users })
     }
 
+    /// Parses raw file contents, as [`FileUserStore::read`] does (for fuzzing).
+    #[doc(hidden)]
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| Error::new(ErrorKind::CorruptStore, "the users file is not UTF-8"))?;
+        Self::parse(text, Path::new("users.json"))
+    }
+
     fn to_json(&self) -> Result<Vec<u8>, Error> {
         let mut out = serde_json::to_vec_pretty(&OnDisk {
             version: 1,

@@ -26,6 +26,7 @@ pub use layer::AuthLayer;
 pub use response::AuthError;
 pub use role::{RequireRole, RequireRoleLayer};
 pub use service::Auth;
+pub(crate) use service::bearer_token;
 
 use crate::claims::Claims;
 
