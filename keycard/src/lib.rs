@@ -55,6 +55,7 @@ mod body;
 mod claims;
 mod client;
 mod clock;
+mod durable;
 mod duration;
 mod error;
 mod extract;

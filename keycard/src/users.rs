@@ -33,9 +33,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
 use std::future::Future;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
@@ -43,10 +41,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::durable::{self, Change, Tracker};
 use crate::error::{Error, ErrorKind};
-
-/// The longest users file read, in bytes (about 100,000 users).
-const MAX_FILE_LEN: u64 = 64 * 1024 * 1024;
 
 /// A user as stored.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,40 +291,6 @@ impl Users {
     }
 }
 
-/// What identifies one version of the file: a rename gives a new inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    ino: u64,
-    #[cfg(unix)]
-    dev: u64,
-}
-
-impl Stamp {
-    fn of(meta: &fs::Metadata) -> Self {
-        #[cfg(unix)]
-        use std::os::unix::fs::MetadataExt;
-        Self {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            ino: meta.ino(),
-            #[cfg(unix)]
-            dev: meta.dev(),
-        }
-    }
-}
-
-/// The version of the file last read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Seen {
-    Never,
-    Missing,
-    File(Stamp),
-}
-
 struct Snapshot {
     by_name: HashMap<String, User>,
 }
@@ -340,7 +302,7 @@ struct Snapshot {
 pub struct FileUserStore {
     path: PathBuf,
     snapshot: RwLock<Arc<Snapshot>>,
-    seen: std::sync::Mutex<Seen>,
+    seen: Tracker,
 }
 
 impl fmt::Debug for FileUserStore {
@@ -361,7 +323,7 @@ impl FileUserStore {
             snapshot: RwLock::new(Arc::new(Snapshot {
                 by_name: HashMap::new(),
             })),
-            seen: std::sync::Mutex::new(Seen::Never),
+            seen: Tracker::new(),
         };
         store.reload()?;
         Ok(store)
@@ -392,31 +354,10 @@ impl FileUserStore {
     /// Re-reads the file if it changed since the last read; returns whether it did.
     /// On a malformed file the previous users stay in force and the error is returned.
     pub fn reload(&self) -> Result<bool, Error> {
-        let mut seen = match self.seen.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
-        let users = match File::open(&self.path) {
-            Ok(mut file) => {
-                let meta = file
-                    .metadata()
-                    .map_err(|e| Error::io(self.path.display(), e))?;
-                let stamp = Seen::File(Stamp::of(&meta));
-                if *seen == stamp {
-                    return Ok(false);
-                }
-                // Marked seen before parsing, so a malformed version is reported once.
-                *seen = stamp;
-                read_users(&mut file, &meta, &self.path)?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if *seen == Seen::Missing {
-                    return Ok(false);
-                }
-                *seen = Seen::Missing;
-                Users::default()
-            }
-            Err(e) => return Err(Error::io(format!("cannot open {}", self.path.display()), e)),
+        let users = match self.seen.read_if_changed(&self.path)? {
+            Change::Unchanged => return Ok(false),
+            Change::Missing => Users::default(),
+            Change::Contents(text) => Users::parse(&text, &self.path)?,
         };
         let by_name = users
             .users
@@ -464,135 +405,23 @@ impl FileUserStore {
         path: &Path,
         change: impl FnOnce(&mut Users) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let _lock = lock(path)?;
-        remove_stale_temporaries(path);
-        let mut users = Self::read(path)?;
-        let out = change(&mut users)?;
-        write_atomic(path, &users.to_json()?)?;
-        Ok(out)
+        durable::update(path, |text| {
+            let mut users = match text {
+                Some(text) => Users::parse(&text, path)?,
+                None => Users::default(),
+            };
+            let out = change(&mut users)?;
+            Ok((users.to_json()?, out))
+        })
     }
 
     /// Reads the file at `path` without locking. A missing file has no users.
     pub fn read(path: &Path) -> Result<Users, Error> {
-        match File::open(path) {
-            Ok(mut file) => {
-                let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
-                read_users(&mut file, &meta, path)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Users::default()),
-            Err(e) => Err(Error::io(format!("cannot open {}", path.display()), e)),
+        match durable::read(path)? {
+            Some(text) => Users::parse(&text, path),
+            None => Ok(Users::default()),
         }
     }
-}
-
-fn read_users(file: &mut File, meta: &fs::Metadata, path: &Path) -> Result<Users, Error> {
-    if meta.len() > MAX_FILE_LEN {
-        return Err(Error::new(
-            ErrorKind::CorruptStore,
-            format!("{}: larger than {MAX_FILE_LEN} bytes", path.display()),
-        ));
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    Users::parse(&text, path)
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-fn private_file() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o
-}
-
-/// Takes the exclusive lock that serializes writers; released on drop.
-fn lock(path: &Path) -> Result<File, Error> {
-    let lock_path = sibling(path, ".lock");
-    let file = private_file()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| {
-            Error::io(
-                format!("cannot open the lock file {}", lock_path.display()),
-                e,
-            )
-        })?;
-    file.lock()
-        .map_err(|e| Error::io(format!("cannot lock {}", lock_path.display()), e))?;
-    Ok(file)
-}
-
-/// Temporary files are written only under the lock, so any found by the lock holder
-/// were left by a writer that died (`kill -9`, power cut) before its rename.
-fn remove_stale_temporaries(path: &Path) {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return;
-    };
-    let prefix = format!("{name}.tmp-");
-    let dir = parent_dir(path);
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&prefix))
-        {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Temporary file, fsync, rename, fsync of the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = sibling(
-        path,
-        &format!(".tmp-{}-{}", std::process::id(), crate::random::id()),
-    );
-    let result = (|| {
-        let mut f = private_file()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
-        f.write_all(bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
-        fs::rename(&tmp, path)
-            .map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    let dir = parent_dir(path);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(format!("cannot sync the directory {}", dir.display()), e))
 }
 
 impl UserStore for FileUserStore {
@@ -642,6 +471,7 @@ impl<T: UserStore> UserStore for Arc<T> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use std::fs;
 
     static CLOCK: ManualClock = ManualClock::new(1_795_000_000);
 
