@@ -68,6 +68,24 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Revoke issued tokens
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokensCommand {
+    /// Revoke one token by its jti, until it would have expired anyway
+    Revoke {
+        /// The token's jti claim
+        #[arg(long)]
+        jti: String,
+        /// When the token expires (its exp claim, Unix seconds); the entry is dropped after
+        #[arg(long, value_name = "UNIX_TIME")]
+        until: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -118,6 +136,10 @@ pub struct ServeArgs {
     /// Least time between two JWKS refetches caused by unknown key ids [default: 10s]
     #[arg(long, env = "KEYCARD_JWKS_REFETCH_INTERVAL", value_name = "DURATION")]
     pub jwks_refetch_interval: Option<String>,
+
+    /// Also hand out refresh tokens valid this long (e.g. 30d) [default: off]
+    #[arg(long, env = "KEYCARD_REFRESH_TTL", value_name = "DURATION")]
+    pub refresh_ttl: Option<String>,
 
     /// Token lifetime: 90s, 15m, 12h, 7d [default: 7d]
     #[arg(long, env = "KEYCARD_TOKEN_TTL", value_name = "DURATION")]
@@ -220,6 +242,11 @@ pub enum UsersCommand {
     },
     /// Remove a user
     Remove {
+        /// Username
+        name: String,
+    },
+    /// Log a user out everywhere: every token issued to them so far stops working
+    RevokeAll {
         /// Username
         name: String,
     },

@@ -22,6 +22,7 @@ pub struct FileConfig {
     verify_key: Option<Vec<PathBuf>>,
     jwks_url: Option<String>,
     jwks_refresh: Option<String>,
+    refresh_ttl: Option<String>,
     jwks_refetch_interval: Option<String>,
     authentication_secret_file: Option<PathBuf>,
     token_ttl: Option<String>,
@@ -121,6 +122,7 @@ pub struct ServeConfig {
     pub users: PathBuf,
     pub mode: Mode,
     pub token_ttl: Duration,
+    pub refresh_ttl: Option<Duration>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub leeway: Duration,
@@ -187,6 +189,21 @@ impl ServeConfig {
         if token_ttl.is_zero() {
             bail!("--token-ttl: a token must live at least 1s");
         }
+        let refresh_ttl = match args
+            .refresh_ttl
+            .clone()
+            .or(file.refresh_ttl)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(text) => {
+                let ttl = parse_duration(&text).context("--refresh-ttl")?;
+                if ttl.is_zero() {
+                    bail!("--refresh-ttl: a refresh token must live at least 1s");
+                }
+                Some(ttl)
+            }
+        };
         let listen = args
             .listen
             .clone()
@@ -263,6 +280,7 @@ impl ServeConfig {
             users,
             mode,
             token_ttl,
+            refresh_ttl,
             issuer: non_empty(args.issuer.clone().or(file.issuer)),
             audience: non_empty(args.audience.clone().or(file.audience)),
             leeway: duration("leeway", args.leeway.clone().or(file.leeway), "30s")?,

@@ -61,6 +61,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime.block_on(serve::run(config, demo.as_ref()))
         }
         Command::Keys { command } => keys_cmd::run(command).map_err(Failure::Runtime),
+        Command::Tokens {
+            command: cli::TokensCommand::Revoke { jti, until },
+        } => {
+            let store = keycard::token_store_path(&users);
+            keycard::FileTokenStore::revoke_token_at(&store, &jti, until, &keycard::SystemClock)
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            eprintln!("token {jti} revoked until {until}");
+            Ok(())
+        }
         Command::Users { command } => {
             let policy = config::password_policy(&cli.argon2, &file).map_err(Failure::Config)?;
             users_cmd::run(command, &users, policy).map_err(Failure::Runtime)

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keycard::{
-    FileUserStore, Hasher, Issuer, RemoteJwks, SystemClock, TokenEndpoint, Verifier, users::Users,
+    FileTokenStore, FileUserStore, Hasher, Issuer, RemoteJwks, SystemClock, TokenEndpoint,
+    Verifier, token_store_path, users::Users,
 };
 
 use crate::Failure;
@@ -41,20 +42,28 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
             if let Some(aud) = &config.audience {
                 issuer = issuer.with_audience(aud.clone());
             }
-            let keys = std::iter::once(key.verifying_key().clone())
-                .chain(retired.iter().cloned())
-                .collect();
-            let verifier = claims_checks(Verifier::from_keys(keys).map_err(config_err)?);
             let users = Arc::new(
                 FileUserStore::open(&config.users)
                     .context("cannot load the users file")
                     .map_err(Failure::Config)?,
             );
+            let tokens = Arc::new(
+                FileTokenStore::open(token_store_path(&config.users), Arc::new(SystemClock))
+                    .context("cannot load the token store")
+                    .map_err(Failure::Config)?,
+            );
+            let keys = std::iter::once(key.verifying_key().clone())
+                .chain(retired.iter().cloned())
+                .collect();
+            let verifier = claims_checks(Verifier::from_keys(keys).map_err(config_err)?)
+                .with_revocations(tokens.clone());
             let endpoint = TokenEndpoint::new(issuer, users.clone(), Hasher::new(config.policy))
                 .with_user_rate(config.rate_limit_user)
                 .with_ip_rate(config.rate_limit_ip)
-                .with_trusted_proxies(config.proxies.clone());
+                .with_trusted_proxies(config.proxies.clone())
+                .with_token_store(tokens.clone(), verifier.clone(), config.refresh_ttl);
             background.push(users.watch(USERS_POLL));
+            background.push(tokens.watch(USERS_POLL));
             let retired = if retired.is_empty() {
                 String::new()
             } else {

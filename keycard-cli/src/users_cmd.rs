@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use keycard::password::check_password;
 use keycard::users::{check_role, check_username};
-use keycard::{FileUserStore, PasswordPolicy, SystemClock};
+use keycard::{FileTokenStore, FileUserStore, PasswordPolicy, SystemClock, token_store_path};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -39,18 +39,34 @@ pub fn run(command: UsersCommand, path: &Path, policy: PasswordPolicy) -> anyhow
             let password = read_password(password_stdin)?;
             let hash = policy.hash(&password)?;
             FileUserStore::update(path, |u| u.set_password_hash(&name, hash))?;
-            eprintln!("changed the password of {name}");
+            revoke_all(path, &name)?;
+            eprintln!("changed the password of {name}; their earlier tokens no longer work");
         }
         UsersCommand::SetRole { name, role } => {
             FileUserStore::update(path, |u| u.set_role(&name, &role))?;
-            eprintln!("{name} now has role {role}");
+            revoke_all(path, &name)?;
+            eprintln!("{name} now has role {role}; their earlier tokens no longer work");
         }
         UsersCommand::Remove { name } => {
             FileUserStore::update(path, |u| u.remove(&name))?;
+            revoke_all(path, &name)?;
             eprintln!("removed user {name}");
+        }
+        UsersCommand::RevokeAll { name } => {
+            if FileUserStore::read(path)?.get(&name).is_none() {
+                bail!("no user named {name:?} in {}", path.display());
+            }
+            revoke_all(path, &name)?;
+            eprintln!("every token issued to {name} so far is revoked");
         }
         UsersCommand::List { json } => list(path, json)?,
     }
+    Ok(())
+}
+
+/// Every token of `name` issued up to now stops working (the token store beside `path`).
+fn revoke_all(path: &Path, name: &str) -> anyhow::Result<()> {
+    FileTokenStore::revoke_user_at(&token_store_path(path), name, &SystemClock)?;
     Ok(())
 }
 

@@ -111,6 +111,11 @@ impl Issuer {
         self
     }
 
+    /// The time now, by the issuer's clock.
+    pub fn now(&self) -> u64 {
+        self.inner.clock.now()
+    }
+
     /// The token lifetime.
     pub fn ttl(&self) -> Duration {
         self.inner.ttl
@@ -133,8 +138,20 @@ impl Issuer {
         role: &str,
         sid: String,
     ) -> Result<IssuedToken, Error> {
+        self.issue_after(username, role, sid, None)
+    }
+
+    /// Signs a token in session `sid` whose `iat` is at least `cutoff`: after a
+    /// revoke-all in this very second, the new token must not look older than it.
+    pub fn issue_after(
+        &self,
+        username: &str,
+        role: &str,
+        sid: String,
+        cutoff: Option<u64>,
+    ) -> Result<IssuedToken, Error> {
         let inner = &self.inner;
-        let now = inner.clock.now();
+        let now = inner.clock.now().max(cutoff.unwrap_or(0));
         let ttl = inner.ttl.as_secs();
         let jti = random::id();
         let claims = IssuedClaims {

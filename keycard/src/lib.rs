@@ -69,6 +69,7 @@ pub mod password;
 pub mod path;
 mod random;
 mod ratelimit;
+mod revocation;
 mod rules;
 mod secret;
 mod server;
@@ -91,6 +92,7 @@ pub use jwks::RemoteJwks;
 pub use keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
 pub use password::{Hasher, PasswordPolicy};
 pub use ratelimit::RateLimiter;
+pub use revocation::{FileTokenStore, RefreshError, RevocationCheck, Rotation, token_store_path};
 pub use rules::{Access, Rule, Rules};
 pub use secret::{MIN_SECRET_LEN, Secret};
 pub use server::{

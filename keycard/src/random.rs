@@ -18,3 +18,8 @@ pub(crate) fn bytes<const N: usize>() -> [u8; N] {
 pub(crate) fn id() -> String {
     URL_SAFE_NO_PAD.encode(bytes::<16>())
 }
+
+/// 32 random bytes, base64url without padding (a refresh token).
+pub(crate) fn long_id() -> String {
+    URL_SAFE_NO_PAD.encode(bytes::<32>())
+}

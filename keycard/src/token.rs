@@ -3,6 +3,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -15,13 +16,16 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::body::read_limited;
+use crate::claims::Claims;
 use crate::client::{self, TrustedProxies};
 use crate::duration::Rate;
 use crate::http_error::{json_error, method_not_allowed, unavailable};
 use crate::issuer::Issuer;
 use crate::password::Hasher;
 use crate::ratelimit::RateLimiter;
+use crate::revocation::{FileTokenStore, RefreshError};
 use crate::users::UserStore;
+use crate::verifier::Verifier;
 
 /// The largest `/token` body accepted, in bytes.
 pub const MAX_TOKEN_BODY: usize = 8 * 1024;
@@ -40,6 +44,15 @@ pub struct TokenEndpoint<U> {
     per_ip: RateLimiter<IpAddr>,
     name_keys: RandomState,
     proxies: TrustedProxies,
+    sessions: Option<Sessions>,
+}
+
+/// Revocation and refresh tokens (`with_token_store`).
+struct Sessions {
+    store: Arc<FileTokenStore>,
+    /// Verifies the tokens presented to `/revoke` (signature only).
+    verifier: Verifier,
+    refresh_ttl: Option<Duration>,
 }
 
 impl<U> std::fmt::Debug for TokenEndpoint<U> {
@@ -74,6 +87,7 @@ impl<U: UserStore> TokenEndpoint<U> {
             per_ip: RateLimiter::new(default_ip_rate()),
             name_keys: RandomState::new(),
             proxies: TrustedProxies::none(),
+            sessions: None,
         }
     }
 
@@ -97,11 +111,36 @@ impl<U: UserStore> TokenEndpoint<U> {
         self
     }
 
+    /// Turns on revocation and logout (`POST /revoke`) over `store`, and, with
+    /// `refresh_ttl`, refresh tokens. `verifier` checks the tokens presented to
+    /// `/revoke`; give the verifying layer's verifier `with_revocations(store)` so
+    /// revoked tokens are refused.
+    pub fn with_token_store(
+        mut self,
+        store: Arc<FileTokenStore>,
+        verifier: Verifier,
+        refresh_ttl: Option<Duration>,
+    ) -> Self {
+        self.sessions = Some(Sessions {
+            store,
+            verifier,
+            refresh_ttl,
+        });
+        self
+    }
+
     /// The router serving `/token` (any other method than `POST` gets 405).
     pub fn into_router(self) -> Router {
-        Router::new()
-            .route("/token", post(token::<U>).fallback(method_not_allowed))
-            .with_state(Arc::new(self))
+        let revoke = self.sessions.is_some();
+        let mut router =
+            Router::new().route("/token", post(token::<U>).fallback(method_not_allowed));
+        if revoke {
+            router = router.route(
+                "/revoke",
+                post(revoke_handler::<U>).fallback(method_not_allowed),
+            );
+        }
+        router.with_state(Arc::new(self))
     }
 }
 
@@ -113,6 +152,8 @@ struct Credentials {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +161,8 @@ struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
 }
 
 fn bad_request(description: &str) -> Response {
@@ -135,6 +178,14 @@ fn slow_down(retry_after: u64) -> Response {
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     res
+}
+
+fn invalid_refresh() -> Response {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "invalid refresh token",
+    )
 }
 
 fn invalid_grant() -> Response {
@@ -235,9 +286,23 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
         Err(res) => return res,
     };
     match parse_body(kind, &bytes) {
-        Ok((username, password)) => ep.login(username, password, &parts.headers).await,
+        Ok(Grant::Password { username, password }) => {
+            ep.login(username, password, &parts.headers).await
+        }
+        Ok(Grant::Refresh { token }) => ep.refresh(token).await,
         Err(refusal) => refusal.into_response(),
     }
+}
+
+/// What a `/token` body asks for.
+pub(crate) enum Grant {
+    /// `grant_type=password` (or none): a login.
+    Password {
+        username: String,
+        password: Zeroizing<String>,
+    },
+    /// `grant_type=refresh_token`: a new access token for a refresh token.
+    Refresh { token: Zeroizing<String> },
 }
 
 /// Why a `/token` body was refused: each a 400 with a fixed description.
@@ -247,6 +312,7 @@ pub(crate) enum BodyError {
     Form,
     GrantType,
     Missing,
+    MissingRefresh,
 }
 
 impl IntoResponse for BodyError {
@@ -260,26 +326,29 @@ impl IntoResponse for BodyError {
                 "only grant_type=password is supported",
             ),
             BodyError::Missing => bad_request("username and password are required"),
+            BodyError::MissingRefresh => bad_request("refresh_token is required"),
         }
     }
 }
 
-/// The username and password of a `/token` body.
-pub(crate) fn parse_body(
-    kind: BodyKind,
-    bytes: &[u8],
-) -> Result<(String, Zeroizing<String>), BodyError> {
+/// The grant a `/token` body asks for.
+pub(crate) fn parse_body(kind: BodyKind, bytes: &[u8]) -> Result<Grant, BodyError> {
     let creds: Credentials = match kind {
         BodyKind::Json => serde_json::from_slice(bytes).map_err(|_| BodyError::Json)?,
         BodyKind::Form => serde_urlencoded::from_bytes(bytes).map_err(|_| BodyError::Form)?,
     };
     match creds.grant_type.as_deref() {
-        None | Some("password") => {}
-        Some(_) => return Err(BodyError::GrantType),
-    }
-    match (creds.username, creds.password.map(Zeroizing::new)) {
-        (Some(username), Some(password)) => Ok((username, password)),
-        _ => Err(BodyError::Missing),
+        None | Some("password") => match (creds.username, creds.password.map(Zeroizing::new)) {
+            (Some(username), Some(password)) => Ok(Grant::Password { username, password }),
+            _ => Err(BodyError::Missing),
+        },
+        Some("refresh_token") => creds
+            .refresh_token
+            .map(|token| Grant::Refresh {
+                token: Zeroizing::new(token),
+            })
+            .ok_or(BodyError::MissingRefresh),
+        Some(_) => Err(BodyError::GrantType),
     }
 }
 
@@ -322,15 +391,59 @@ impl<U: UserStore> TokenEndpoint<U> {
         {
             self.upgrade_hash(user.name().to_owned(), old, password);
         }
-        let issued = match self.issuer.issue(user.name(), user.role()) {
+        self.grant(
+            user.name(),
+            user.role(),
+            crate::random::id(),
+            None,
+            Some(headers),
+        )
+        .await
+    }
+
+    /// Issues an access token in session `sid` (and, with refresh tokens on, a refresh
+    /// token: `refresh` is one made already by a rotation, or `None` to make one).
+    async fn grant(
+        self: &Arc<Self>,
+        user: &str,
+        role: &str,
+        sid: String,
+        refresh: Option<String>,
+        headers: Option<&HeaderMap>,
+    ) -> Response {
+        let sessions = self.sessions.as_ref();
+        let cutoff = sessions.and_then(|s| s.store.cutoff(user));
+        let issued = match self.issuer.issue_after(user, role, sid, cutoff) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "signing failed");
                 return unavailable(1, "the token could not be signed");
             }
         };
-        tracing::info!(user = user.name(), jti = %issued.jti, "token issued");
-        let mut res = match bare_token_type(headers) {
+        let refresh = match (refresh, sessions) {
+            (Some(token), _) => Some(token),
+            (None, Some(s)) if s.refresh_ttl.is_some() => {
+                let (store, ttl) = (s.store.clone(), s.refresh_ttl.unwrap_or_default());
+                let (user, sid) = (user.to_owned(), issued.sid.clone());
+                match tokio::task::spawn_blocking(move || store.create_refresh(&user, &sid, ttl))
+                    .await
+                {
+                    Ok(Ok(token)) => Some(token),
+                    failed => {
+                        tracing::error!(?failed, "refresh token not stored");
+                        return unavailable(1, "the token store is unavailable");
+                    }
+                }
+            }
+            (None, _) => None,
+        };
+        tracing::info!(user, jti = %issued.jti, sid = %issued.sid, "token issued");
+        let bare = if refresh.is_none() {
+            headers.and_then(bare_token_type)
+        } else {
+            None
+        };
+        let mut res = match bare {
             Some(media) => {
                 let mut res = issued.token.into_response();
                 res.headers_mut()
@@ -341,6 +454,7 @@ impl<U: UserStore> TokenEndpoint<U> {
                 access_token: &issued.token,
                 token_type: "Bearer",
                 expires_in: issued.expires_in,
+                refresh_token: refresh.as_deref(),
             })
             .into_response(),
         };
@@ -349,6 +463,63 @@ impl<U: UserStore> TokenEndpoint<U> {
         res.headers_mut()
             .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         res
+    }
+
+    /// When the last access token of a session ends: now + lifetime + leeway.
+    fn session_until(&self, sessions: &Sessions) -> u64 {
+        self.issuer
+            .now()
+            .saturating_add(self.issuer.ttl().as_secs())
+            .saturating_add(sessions.verifier.leeway())
+    }
+
+    /// `grant_type=refresh_token`: rotate, then issue in the same session.
+    async fn refresh(self: &Arc<Self>, token: Zeroizing<String>) -> Response {
+        let Some(sessions) = self.sessions.as_ref().filter(|s| s.refresh_ttl.is_some()) else {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "refresh tokens are not enabled",
+            );
+        };
+        let (store, ttl) = (
+            sessions.store.clone(),
+            sessions.refresh_ttl.unwrap_or_default(),
+        );
+        let until = self.session_until(sessions);
+        let rotated =
+            tokio::task::spawn_blocking(move || store.rotate_refresh(&token, ttl, until)).await;
+        let rotation = match rotated {
+            Ok(Ok(Ok(r))) => r,
+            Ok(Ok(Err(why))) => {
+                if why == RefreshError::Reused {
+                    tracing::warn!(
+                        "a used refresh token was presented again: its session is revoked"
+                    );
+                }
+                return invalid_refresh();
+            }
+            failed => {
+                tracing::error!(?failed, "refresh failed");
+                return unavailable(1, "the token store is unavailable");
+            }
+        };
+        let user = match self.users.find(&rotation.user).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return invalid_refresh(),
+            Err(e) => {
+                tracing::error!(error = %e, "user store lookup failed");
+                return unavailable(1, "the user store is unavailable");
+            }
+        };
+        self.grant(
+            user.name(),
+            user.role(),
+            rotation.sid,
+            Some(rotation.refresh_token),
+            None,
+        )
+        .await
     }
 
     /// Re-hashes a bcrypt or outdated hash in the background, now that the password is
@@ -370,6 +541,85 @@ impl<U: UserStore> TokenEndpoint<U> {
             }
         });
     }
+}
+
+#[derive(Deserialize)]
+struct RevokeRequest {
+    token: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // RFC 7009: a hint only; every kind is looked for anyway.
+    token_type_hint: Option<String>,
+}
+
+/// `POST /revoke` (RFC 7009): protected; `token=…` in a form or JSON body.
+async fn revoke_handler<U: UserStore>(
+    State(ep): State<Arc<TokenEndpoint<U>>>,
+    caller: Claims,
+    req: Request,
+) -> Response {
+    let Some(sessions) = ep.sessions.as_ref() else {
+        return crate::http_error::not_found().await;
+    };
+    let (parts, body) = req.into_parts();
+    let Some(kind) = body_kind(&parts.headers) else {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json or application/x-www-form-urlencoded",
+        );
+    };
+    let bytes = match read_limited(&parts.headers, Body::new(body), MAX_TOKEN_BODY).await {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    let parsed: Result<RevokeRequest, ()> = match kind {
+        BodyKind::Json => serde_json::from_slice(&bytes).map_err(|_| ()),
+        BodyKind::Form => serde_urlencoded::from_bytes(&bytes).map_err(|_| ()),
+    };
+    let Ok(RevokeRequest {
+        token: Some(token), ..
+    }) = parsed
+    else {
+        return bad_request("token is required");
+    };
+    let until = ep.session_until(sessions);
+    let store = sessions.store.clone();
+    let outcome = if token.split('.').count() == 3 {
+        // An access token: whose is it?
+        let Ok(target) = sessions.verifier.verify_signature(&token) else {
+            return revoked_ok(); // not ours or not a token: nothing to revoke (RFC 7009 §2.2)
+        };
+        let own = target.subject().is_some() && target.subject() == caller.subject();
+        if !own && caller.role() != Some("admin") {
+            return crate::auth::AuthError::InsufficientScope.into_response();
+        }
+        let (Some(jti), Some(exp)) = (target.token_id().map(str::to_owned), target.expires_at())
+        else {
+            return revoked_ok(); // no jti (a token from elsewhere): cannot be revoked alone
+        };
+        let until = exp.saturating_add(sessions.verifier.leeway());
+        tokio::task::spawn_blocking(move || store.revoke_token(&jti, until)).await
+    } else {
+        // A refresh token: whoever holds it may end its session.
+        tokio::task::spawn_blocking(move || store.revoke_refresh(&token, until).map(|_| ())).await
+    };
+    match outcome {
+        Ok(Ok(())) => {
+            tracing::info!(by = caller.subject().unwrap_or("-"), "token revoked");
+            revoked_ok()
+        }
+        failed => {
+            tracing::error!(?failed, "revocation not stored");
+            unavailable(1, "the token store is unavailable")
+        }
+    }
+}
+
+fn revoked_ok() -> Response {
+    let mut res = axum::Json(serde_json::json!({})).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::jwks::RemoteJwks;
 use crate::keys::{SigningKey, VerifyingKey};
+use crate::revocation::RevocationCheck;
 
 /// The default clock skew tolerated on `exp`, `nbf` and `iat`: 30 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -46,6 +47,8 @@ pub enum TokenError {
     WrongIssuer,
     /// `aud` does not contain the configured audience.
     WrongAudience,
+    /// Revoked: logged out, its session ended, or its user's tokens cut off.
+    Revoked,
 }
 
 impl TokenError {
@@ -63,6 +66,7 @@ impl TokenError {
             TokenError::IssuedInFuture => "token issued in the future",
             TokenError::WrongIssuer => "wrong issuer",
             TokenError::WrongAudience => "wrong audience",
+            TokenError::Revoked => "token revoked",
         }
     }
 }
@@ -100,6 +104,7 @@ struct VerifierInner {
     issuer: Option<String>,
     audience: Option<String>,
     clock: Arc<dyn Clock>,
+    revocations: Option<Arc<dyn RevocationCheck>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -159,6 +164,7 @@ impl Verifier {
                 issuer: None,
                 audience: None,
                 clock: Arc::new(SystemClock),
+                revocations: None,
             }),
         }
     }
@@ -203,6 +209,31 @@ impl Verifier {
         self
     }
 
+    /// Refuses tokens that `revocations` says were revoked (after every other check).
+    pub fn with_revocations(mut self, revocations: Arc<dyn RevocationCheck>) -> Self {
+        Arc::make_mut(&mut self.inner).revocations = Some(revocations);
+        self
+    }
+
+    /// The clock skew tolerated, in seconds.
+    pub fn leeway(&self) -> u64 {
+        self.inner.leeway
+    }
+
+    /// Verifies the signature (with the algorithm pinned to the key) but not the time
+    /// claims or revocation: for deciding whose a presented token is, as `/revoke` must.
+    pub(crate) fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let keys = self.keys();
+        let key = key_for(&keys, header.alg, header.kid.as_deref())?;
+        decode::<Claims>(token, key.decoding(), key.validation())
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::BadSignature)
+    }
+
     /// Verifies `token` and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let inner = &*self.inner;
@@ -224,6 +255,13 @@ impl Verifier {
                 }
             })?;
         inner.check_claims(&data.claims)?;
+        if inner
+            .revocations
+            .as_ref()
+            .is_some_and(|r| r.is_revoked(&data.claims))
+        {
+            return Err(TokenError::Revoked);
+        }
         Ok(data.claims)
     }
 }
