@@ -16,5 +16,6 @@ mod cli_users;
 mod config;
 mod hostile;
 mod keys;
+mod lifecycle;
 mod node_interop;
 mod serve;
