@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keycard::{Issuer, Secret, SigningKey, Verifier, VerifyingKey};
+use std::sync::Arc;
+
+use keycard::{FileTokenStore, Issuer, Secret, SigningKey, SystemClock, Verifier, VerifyingKey};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -72,6 +74,38 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     verify.bench_function("RS256", |b| b.iter(|| verifier.verify(&token).unwrap()));
     verify.finish();
+
+    // The revocation check on the hot path: an empty list vs 100,000 live revocations.
+    let mut revoked = c.benchmark_group("verify_with_revocations");
+    let key = SigningKey::hs256(&Secret::new(vec![42; 32]).unwrap()).unwrap();
+    let token = Issuer::new(key.clone())
+        .issue("alice", "admin")
+        .unwrap()
+        .token;
+    for entries in [0usize, 100_000] {
+        let dir = std::env::temp_dir().join(format!(
+            "keycard-bench-revocations-{}-{entries}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users.tokens.json");
+        let tokens: serde_json::Map<String, serde_json::Value> = (0..entries)
+            .map(|i| (format!("revoked-jti-{i:08}"), serde_json::json!(u32::MAX)))
+            .collect();
+        let sessions: serde_json::Map<String, serde_json::Value> = (0..entries / 10)
+            .map(|i| (format!("revoked-sid-{i:08}"), serde_json::json!(u32::MAX)))
+            .collect();
+        let file = serde_json::json!({"version": 1, "revoked_tokens": tokens, "revoked_sessions": sessions});
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        let store = Arc::new(FileTokenStore::open(&path, Arc::new(SystemClock)).unwrap());
+        assert_eq!(store.revoked_count(), entries + entries / 10);
+        let verifier = Verifier::new(key.clone()).with_revocations(store);
+        revoked.bench_function(format!("{entries}"), |b| {
+            b.iter(|| verifier.verify(&token).unwrap())
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    revoked.finish();
 }
 
 criterion_group!(benches, bench);
