@@ -141,6 +141,30 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYCARD_REFRESH_TTL", value_name = "DURATION")]
     pub refresh_ttl: Option<String>,
 
+    /// Gateway mode: forward every other request, once allowed, to this upstream (http://host:port)
+    #[arg(long, env = "KEYCARD_UPSTREAM", value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// How long the upstream may take to answer [default: 30s]
+    #[arg(long, env = "KEYCARD_UPSTREAM_TIMEOUT", value_name = "DURATION")]
+    pub upstream_timeout: Option<String>,
+
+    /// Pass the client's Authorization header on to the upstream [default: off]
+    #[arg(long, env = "KEYCARD_PASS_AUTHORIZATION")]
+    pub pass_authorization: bool,
+
+    /// Name of the identity header carrying the username [default: X-Auth-User]
+    #[arg(long, env = "KEYCARD_USER_HEADER", value_name = "NAME")]
+    pub user_header: Option<String>,
+
+    /// Name of the identity header carrying the role [default: X-Auth-Role]
+    #[arg(long, env = "KEYCARD_ROLE_HEADER", value_name = "NAME")]
+    pub role_header: Option<String>,
+
+    /// Name of the identity header carrying the verified claims as JSON [default: X-Auth-Claims]
+    #[arg(long, env = "KEYCARD_CLAIMS_HEADER", value_name = "NAME")]
+    pub claims_header: Option<String>,
+
     /// Token lifetime: 90s, 15m, 12h, 7d [default: 7d]
     #[arg(long, env = "KEYCARD_TOKEN_TTL", value_name = "DURATION")]
     pub token_ttl: Option<String>,

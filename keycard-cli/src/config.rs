@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use keycard::{
-    Cidr, PasswordPolicy, Rate, Secret, ServerLimits, SigningKey, TrustedProxies, VerifyingKey,
-    parse_duration,
+    AppOptions, Cidr, Gateway, IdentityHeaders, PasswordPolicy, Rate, Rule, Rules, Secret,
+    ServerLimits, SigningKey, TrustedProxies, VerifyingKey, parse_duration,
 };
 use serde::Deserialize;
 
@@ -23,6 +23,14 @@ pub struct FileConfig {
     jwks_url: Option<String>,
     jwks_refresh: Option<String>,
     refresh_ttl: Option<String>,
+    upstream: Option<String>,
+    upstream_timeout: Option<String>,
+    pass_authorization: Option<bool>,
+    user_header: Option<String>,
+    role_header: Option<String>,
+    claims_header: Option<String>,
+    #[serde(default)]
+    rule: Vec<RuleConfig>,
     jwks_refetch_interval: Option<String>,
     authentication_secret_file: Option<PathBuf>,
     token_ttl: Option<String>,
@@ -42,6 +50,19 @@ pub struct FileConfig {
     argon2_memory: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
+}
+
+/// A `[[rule]]` of the config file.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    path: String,
+    #[serde(default)]
+    methods: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 const DEFAULT_CONFIG: &str = "keycard.toml";
@@ -126,7 +147,8 @@ pub struct ServeConfig {
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub leeway: Duration,
-    pub public: Vec<String>,
+    pub rules: Rules,
+    pub options: AppOptions,
     pub rate_limit_user: Option<Rate>,
     pub rate_limit_ip: Option<Rate>,
     pub limits: ServerLimits,
@@ -224,7 +246,47 @@ impl ServeConfig {
             .into_iter()
             .filter(|p| !p.trim().is_empty())
             .collect();
-        keycard::serve_rules(&public).context("--public")?;
+        let mut rules = keycard::serve_rules(&public).context("--public")?;
+        for (i, r) in file.rule.iter().enumerate() {
+            rules = rules
+                .rule(rule(r).with_context(|| format!("config file: [[rule]] number {}", i + 1))?);
+        }
+        let identity = IdentityHeaders::new(
+            args.user_header
+                .as_deref()
+                .or(file.user_header.as_deref())
+                .unwrap_or("X-Auth-User"),
+            args.role_header
+                .as_deref()
+                .or(file.role_header.as_deref())
+                .unwrap_or("X-Auth-Role"),
+            args.claims_header
+                .as_deref()
+                .or(file.claims_header.as_deref())
+                .unwrap_or("X-Auth-Claims"),
+        )?;
+        let gateway = match non_empty(args.upstream.clone().or(file.upstream.clone())) {
+            None => None,
+            Some(url) => {
+                let timeout = duration(
+                    "upstream-timeout",
+                    args.upstream_timeout
+                        .clone()
+                        .or(file.upstream_timeout.clone()),
+                    "30s",
+                )?;
+                if timeout.is_zero() {
+                    bail!("--upstream-timeout must be at least 1s");
+                }
+                let pass = args.pass_authorization || file.pass_authorization.unwrap_or(false);
+                Some(
+                    Gateway::new(&url)?
+                        .with_timeout(timeout)
+                        .with_authorization_passed(pass),
+                )
+            }
+        };
+        let options = AppOptions { gateway, identity };
         let request_timeout = duration(
             "request-timeout",
             args.request_timeout.clone().or(file.request_timeout),
@@ -284,7 +346,8 @@ impl ServeConfig {
             issuer: non_empty(args.issuer.clone().or(file.issuer)),
             audience: non_empty(args.audience.clone().or(file.audience)),
             leeway: duration("leeway", args.leeway.clone().or(file.leeway), "30s")?,
-            public,
+            rules,
+            options,
             rate_limit_user: rate(
                 "rate-limit-user",
                 args.rate_limit_user.clone().or(file.rate_limit_user),
@@ -308,6 +371,31 @@ fn read_key(path: &std::path::Path, flag: &str) -> anyhow::Result<zeroize::Zeroi
     std::fs::read(path)
         .map(zeroize::Zeroizing::new)
         .with_context(|| format!("{flag}: cannot read {}", path.display()))
+}
+
+/// One `[[rule]]`: a path pattern, optional methods, and public / roles / any user.
+fn rule(r: &RuleConfig) -> anyhow::Result<Rule> {
+    let mut rule = Rule::new(&r.path)?;
+    if !r.methods.is_empty() {
+        let mut methods = Vec::new();
+        for m in &r.methods {
+            methods.push(
+                axum_method(m).with_context(|| format!("methods: {m:?} is not an HTTP method"))?,
+            );
+        }
+        rule = rule.methods(methods);
+    }
+    match (r.public, r.roles.is_empty()) {
+        (true, false) => bail!("a rule is either public or for roles, not both"),
+        (true, true) => rule = rule.public(),
+        (false, false) => rule = rule.roles(r.roles.iter().cloned()),
+        (false, true) => {}
+    }
+    Ok(rule)
+}
+
+fn axum_method(m: &str) -> Option<keycard::Method> {
+    keycard::Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes()).ok()
 }
 
 fn at_least(name: &str, value: Option<usize>, default: usize, min: usize) -> anyhow::Result<usize> {

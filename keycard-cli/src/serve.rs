@@ -18,7 +18,8 @@ const USERS_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure> {
     let config_err = |e: keycard::Error| Failure::Config(e.into());
-    let rules = keycard::serve_rules(&config.public).map_err(config_err)?;
+    let rules = config.rules.clone();
+    let options = config.options.clone();
     let limits = config.limits;
     let claims_checks = |mut verifier: Verifier| {
         verifier = verifier.with_leeway(config.leeway);
@@ -76,7 +77,10 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
                 config.users.display(),
                 users.len()
             );
-            (keycard::app(endpoint, verifier, rules, &limits), banner)
+            (
+                keycard::app_with(endpoint, verifier, rules, &limits, options),
+                banner,
+            )
         }
         Mode::VerifyOnly {
             jwks_url,
@@ -99,7 +103,10 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
             let verifier = claims_checks(Verifier::from_jwks(jwks));
             let banner =
                 format!("verify-only, algorithm -, key id -, keys from {jwks_url}: {found}");
-            (keycard::verify_only_app(verifier, rules, &limits), banner)
+            (
+                keycard::verify_only_app(verifier, rules, &limits, options),
+                banner,
+            )
         }
     };
 

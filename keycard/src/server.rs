@@ -25,14 +25,21 @@ use tower_http::trace::TraceLayer;
 use crate::auth::AuthLayer;
 use crate::claims::Claims;
 use crate::error::Error;
+use crate::gateway::{Gateway, IdentityHeaders, forward_auth};
 use crate::http_error::{json_error, method_not_allowed, not_found};
 use crate::rules::Rules;
 use crate::token::TokenEndpoint;
 use crate::users::UserStore;
 use crate::verifier::Verifier;
 
-/// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`.
-pub const ALWAYS_PUBLIC: [&str; 3] = ["/token", "/healthz", "/.well-known/jwks.json"];
+/// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`, and
+/// `/auth/verify` (which judges the request it is asked about itself).
+pub const ALWAYS_PUBLIC: [&str; 4] = [
+    "/token",
+    "/healthz",
+    "/.well-known/jwks.json",
+    "/auth/verify",
+];
 
 /// The rule set of `keycard serve`: the [`ALWAYS_PUBLIC`] paths, then each of `public`
 /// (patterns as in [`Rules`]), everything else needing a valid token.
@@ -87,14 +94,35 @@ impl Default for ServerLimits {
 /// beside the old one, so a cached copy never lacks the key of a live token for long.
 pub const JWKS_MAX_AGE: u64 = 300;
 
-/// The application `keycard serve` runs: `/token`, `/me`, `/healthz`, and the JWKS when
-/// the keys are public ones, behind the verifying layer with `rules`, with JSON 404 and
-/// 405 answers.
+/// Extra parts of the application: a gateway to an upstream, identity header names.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Forward every request Keycard does not answer itself to this upstream (instead
+    /// of 404).
+    pub gateway: Option<Gateway>,
+    /// The identity header names for the gateway and `/auth/verify`.
+    pub identity: IdentityHeaders,
+}
+
+/// The application `keycard serve` runs: `/token`, `/me`, `/healthz`, `/auth/verify`,
+/// and the JWKS when the keys are public ones, behind the verifying layer with `rules`,
+/// with JSON 404 and 405 answers.
 pub fn app<U: UserStore>(
     endpoint: TokenEndpoint<U>,
     verifier: Verifier,
     rules: Rules,
     limits: &ServerLimits,
+) -> Router {
+    app_with(endpoint, verifier, rules, limits, AppOptions::default())
+}
+
+/// [`app`], with a gateway or other identity header names.
+pub fn app_with<U: UserStore>(
+    endpoint: TokenEndpoint<U>,
+    verifier: Verifier,
+    rules: Rules,
+    limits: &ServerLimits,
+    options: AppOptions,
 ) -> Router {
     let mut routes = endpoint.into_router();
     if let Some(document) = jwks_document(&verifier) {
@@ -103,21 +131,45 @@ pub fn app<U: UserStore>(
             get(move || jwks(document.clone())),
         );
     }
-    assemble(routes, verifier, rules, limits)
+    assemble(routes, verifier, rules, limits, options)
 }
 
-/// The application of a verify-only node (`keycard serve --jwks-url`): `/me` and
-/// `/healthz` behind the verifying layer; no `/token`, no users.
-pub fn verify_only_app(verifier: Verifier, rules: Rules, limits: &ServerLimits) -> Router {
-    assemble(Router::new(), verifier, rules, limits)
+/// The application of a verify-only node (`keycard serve --jwks-url`): `/me`,
+/// `/healthz` and `/auth/verify` behind the verifying layer; no `/token`, no users.
+pub fn verify_only_app(
+    verifier: Verifier,
+    rules: Rules,
+    limits: &ServerLimits,
+    options: AppOptions,
+) -> Router {
+    assemble(Router::new(), verifier, rules, limits, options)
 }
 
-fn assemble(routes: Router, verifier: Verifier, rules: Rules, limits: &ServerLimits) -> Router {
+fn assemble(
+    routes: Router,
+    verifier: Verifier,
+    rules: Rules,
+    limits: &ServerLimits,
+    options: AppOptions,
+) -> Router {
+    let forward = forward_auth(
+        verifier.clone(),
+        Arc::new(rules.clone()),
+        options.identity.clone(),
+    );
     let routes = routes
         .route("/me", get(me))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .merge(forward);
+    let routes = match options.gateway {
+        Some(gateway) => routes.fallback_service(
+            gateway
+                .with_identity_headers(options.identity)
+                .into_fallback(),
+        ),
+        None => routes.fallback(not_found),
+    }
+    .method_not_allowed_fallback(method_not_allowed);
     AuthLayer::new(verifier)
         .unless(rules)
         .wrap(routes)

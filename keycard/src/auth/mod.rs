@@ -26,7 +26,7 @@ pub use layer::AuthLayer;
 pub use response::AuthError;
 pub use role::{RequireRole, RequireRoleLayer};
 pub use service::Auth;
-pub(crate) use service::bearer_token;
+pub(crate) use service::{bearer_token, decide};
 
 use crate::claims::Claims;
 

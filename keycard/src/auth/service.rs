@@ -48,32 +48,50 @@ impl<S> Auth<S> {
         {
             set_path(req, &normal)?;
         }
-        let claims = match self.rules.decide(req.method(), req.uri().path()) {
-            Access::Public => {
-                // A valid token on a public route still identifies its bearer; an
-                // invalid or absent one leaves the request anonymous.
-                match bearer_token(req.headers()) {
-                    Ok(Some(token)) => self.verifier.verify(token).ok(),
-                    _ => None,
-                }
-            }
-            Access::Authenticated => Some(self.required(req.headers())?),
-            Access::Roles(roles) => {
-                let claims = self.required(req.headers())?;
-                require_role(&claims, roles)?;
-                Some(claims)
-            }
-        };
+        let claims = decide(
+            &self.verifier,
+            &self.rules,
+            req.method(),
+            req.uri().path(),
+            req.headers(),
+        )?;
         if let Some(claims) = claims {
             req.extensions_mut().insert(claims);
         }
         Ok(())
     }
+}
 
-    fn required(&self, headers: &HeaderMap) -> Result<Claims, AuthError> {
+/// What the rules and the bearer token say about `method` on the normalized `path`:
+/// the verified claims (if any), or the refusal. Shared by the layer and by the
+/// forward-auth endpoint, which judges a request another server received.
+pub(crate) fn decide(
+    verifier: &Verifier,
+    rules: &Rules,
+    method: &http::Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Option<Claims>, AuthError> {
+    let required = || -> Result<Claims, AuthError> {
         let token = bearer_token(headers)?.ok_or(AuthError::MissingToken)?;
-        self.verifier.verify(token).map_err(AuthError::InvalidToken)
-    }
+        verifier.verify(token).map_err(AuthError::InvalidToken)
+    };
+    Ok(match rules.decide(method, path) {
+        Access::Public => {
+            // A valid token on a public route still identifies its bearer; an invalid or
+            // absent one leaves the request anonymous.
+            match bearer_token(headers) {
+                Ok(Some(token)) => verifier.verify(token).ok(),
+                _ => None,
+            }
+        }
+        Access::Authenticated => Some(required()?),
+        Access::Roles(roles) => {
+            let claims = required()?;
+            require_role(&claims, roles)?;
+            Some(claims)
+        }
+    })
 }
 
 fn set_path<B>(req: &mut Request<B>, normal: &str) -> Result<(), AuthError> {
