@@ -342,7 +342,14 @@ impl Hasher {
         tokio::task::spawn_blocking(move || {
             let mut memory = lock(&inner.memories).pop().unwrap_or_default();
             let out = work(&mut memory);
-            lock(&inner.memories).push(memory);
+            // Kept for the next hash only while logins are queueing (a flood reuses the
+            // same few buffers); an idle server gives the memory back.
+            if inner.waiting.load(Ordering::Acquire) > 0 {
+                lock(&inner.memories).push(memory);
+            } else {
+                drop(memory);
+                lock(&inner.memories).clear();
+            }
             drop(permit);
             out
         })
