@@ -334,3 +334,109 @@ pub fn claims(token: &str) -> Value {
     )
     .unwrap()
 }
+
+/// A small upstream API for gateway tests: answers every request with JSON describing
+/// what it received (method, path and query, headers, body length). `/slow…` paths
+/// wait 3 seconds first. Runs until the test process ends.
+pub struct Echo {
+    pub addr: SocketAddr,
+}
+
+impl Echo {
+    pub fn start() -> Echo {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                std::thread::spawn(move || echo_connection(stream));
+            }
+        });
+        Echo { addr }
+    }
+}
+
+fn echo_connection(mut stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, target) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        );
+        let mut headers: Vec<(String, String)> = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut body_len = 0usize;
+        if let Some(len) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            let mut buf = vec![0u8; len];
+            if reader.read_exact(&mut buf).is_err() {
+                return;
+            }
+            body_len = len;
+        } else if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                    .unwrap_or(0);
+                let mut chunk = vec![0u8; n + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body_len += n;
+            }
+        }
+        if target.starts_with("/slow") {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let body = serde_json::json!({
+            "method": method,
+            "target": target,
+            "headers": headers,
+            "body_len": body_len,
+        })
+        .to_string();
+        let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let res = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Upstream: echo\r\n{}\r\n{body}",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        if stream.write_all(res.as_bytes()).is_err() || close {
+            return;
+        }
+    }
+}
+
+/// The header `name` as the echo upstream received it.
+pub fn echoed<'a>(echo: &'a Value, name: &str) -> Option<&'a str> {
+    echo["headers"]
+        .as_array()?
+        .iter()
+        .find(|h| h[0].as_str() == Some(name))
+        .and_then(|h| h[1].as_str())
+}
