@@ -18,5 +18,6 @@ mod gateway;
 mod hostile;
 mod keys;
 mod lifecycle;
+mod nginx;
 mod node_interop;
 mod serve;
