@@ -28,7 +28,7 @@ use jsonwebtoken::jwk::{
     EllipticCurveKeyType, Jwk, KeyAlgorithm as JwkAlgorithm, OctetKeyPairParameters,
     OctetKeyPairType, PublicKeyUse, RSAKeyParameters, RSAKeyType, ThumbprintHash,
 };
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
@@ -133,21 +133,8 @@ struct VerifyInner {
     alg: KeyAlgorithm,
     kid: Option<String>,
     decoding: DecodingKey,
-    validation: Validation,
     /// The public JWK, for asymmetric keys only: a secret is never published.
     jwk: Option<Jwk>,
-}
-
-fn signature_only_validation(alg: KeyAlgorithm) -> Validation {
-    let mut validation = Validation::new(alg.jwt());
-    // The claims are checked by the Verifier with its own clock and messages; the
-    // library is asked for the signature only, pinned to this key's one algorithm.
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.leeway = 0;
-    validation
 }
 
 impl VerifyingKey {
@@ -162,7 +149,6 @@ impl VerifyingKey {
                 alg,
                 kid,
                 decoding,
-                validation: signature_only_validation(alg),
                 jwk,
             }),
         }
@@ -270,10 +256,6 @@ impl VerifyingKey {
 
     pub(crate) fn decoding(&self) -> &DecodingKey {
         &self.inner.decoding
-    }
-
-    pub(crate) fn validation(&self) -> &Validation {
-        &self.inner.validation
     }
 }
 
