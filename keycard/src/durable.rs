@@ -11,7 +11,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 
@@ -234,4 +235,34 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("cannot sync the directory {}", dir.display()), e))
+}
+
+/// Calls `reload` on `target` every `every` (on the blocking pool), for as long as the
+/// returned task runs and `target` lives; `what` names the file in the logs. A failed
+/// reload keeps the previous contents in force.
+pub(crate) fn watch<T: Send + Sync + 'static>(
+    target: &Arc<T>,
+    every: Duration,
+    what: &'static str,
+    reload: fn(&T) -> Result<bool, Error>,
+) -> tokio::task::JoinHandle<()> {
+    let target = Arc::downgrade(target);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(target) = target.upgrade() else {
+                break;
+            };
+            match tokio::task::spawn_blocking(move || reload(&target)).await {
+                Ok(Ok(true)) => tracing::info!("{what} reloaded"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "{what} not reloaded; keeping the previous contents")
+                }
+                Err(e) => tracing::error!(error = %e, "{what} reload task failed"),
+            }
+        }
+    })
 }

@@ -224,23 +224,7 @@ impl FileTokenStore {
 
     /// Starts a task that calls [`reload`](Self::reload) every `every`.
     pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(store) = store.upgrade() else { break };
-                match tokio::task::spawn_blocking(move || store.reload()).await {
-                    Ok(Ok(true)) => tracing::debug!("token store reloaded"),
-                    Ok(Ok(false)) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "token store not reloaded; keeping the previous state")
-                    }
-                    Err(e) => tracing::error!(error = %e, "token store reload task failed"),
-                }
-            }
-        })
+        durable::watch(self, every, "token store", Self::reload)
     }
 
     /// The cut-off of `user`: tokens issued before it are revoked.

@@ -274,15 +274,8 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
         }
     }
     let (parts, body) = req.into_parts();
-    let Some(kind) = body_kind(&parts.headers) else {
-        return json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send application/json or application/x-www-form-urlencoded",
-        );
-    };
-    let bytes = match read_limited(&parts.headers, Body::new(body), MAX_TOKEN_BODY).await {
-        Ok(b) => b,
+    let (kind, bytes) = match read_body(&parts.headers, body).await {
+        Ok(read) => read,
         Err(res) => return res,
     };
     match parse_body(kind, &bytes) {
@@ -292,6 +285,20 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
         Ok(Grant::Refresh { token }) => ep.refresh(token).await,
         Err(refusal) => refusal.into_response(),
     }
+}
+
+/// The body of `/token` or `/revoke`: JSON or a form (else 415), at most
+/// [`MAX_TOKEN_BODY`] bytes (else 413).
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<(BodyKind, bytes::Bytes), Response> {
+    let Some(kind) = body_kind(headers) else {
+        return Err(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json or application/x-www-form-urlencoded",
+        ));
+    };
+    let bytes = read_limited(headers, body, MAX_TOKEN_BODY).await?;
+    Ok((kind, bytes))
 }
 
 /// What a `/token` body asks for.
@@ -561,15 +568,8 @@ async fn revoke_handler<U: UserStore>(
         return crate::http_error::not_found().await;
     };
     let (parts, body) = req.into_parts();
-    let Some(kind) = body_kind(&parts.headers) else {
-        return json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send application/json or application/x-www-form-urlencoded",
-        );
-    };
-    let bytes = match read_limited(&parts.headers, Body::new(body), MAX_TOKEN_BODY).await {
-        Ok(b) => b,
+    let (kind, bytes) = match read_body(&parts.headers, body).await {
+        Ok(read) => read,
         Err(res) => return res,
     };
     let parsed: Result<RevokeRequest, ()> = match kind {

@@ -375,28 +375,7 @@ impl FileUserStore {
     /// Starts a task that calls [`reload`](Self::reload) every `every`, so changes
     /// made by `keycard users …` or another process show within that time.
     pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(store) = store.upgrade() else { break };
-                let result = tokio::task::spawn_blocking(move || {
-                    let r = store.reload();
-                    (r, store.len())
-                })
-                .await;
-                match result {
-                    Ok((Ok(true), n)) => tracing::info!(users = n, "users file reloaded"),
-                    Ok((Ok(false), _)) => {}
-                    Ok((Err(e), _)) => {
-                        tracing::error!(error = %e, "users file not reloaded; keeping the previous users")
-                    }
-                    Err(e) => tracing::error!(error = %e, "users file reload task failed"),
-                }
-            }
-        })
+        durable::watch(self, every, "users file", Self::reload)
     }
 
     /// A locked read-modify-write of the file at `path` (see the [module
