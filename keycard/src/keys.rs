@@ -333,21 +333,19 @@ impl PublicKey {
             }),
             PublicKey::P256(k) => {
                 let point = k.as_affine().to_sec1_point(false);
-                AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
-                    key_type: EllipticCurveKeyType::EC,
-                    curve: EllipticCurve::P256,
-                    x: point.x().map(|x| b64(x)).unwrap_or_default(),
-                    y: point.y().map(|y| b64(y)).unwrap_or_default(),
-                })
+                ec_parameters(
+                    EllipticCurve::P256,
+                    point.x().map(|c| c.as_slice()),
+                    point.y().map(|c| c.as_slice()),
+                )
             }
             PublicKey::P384(k) => {
                 let point = k.as_affine().to_sec1_point(false);
-                AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
-                    key_type: EllipticCurveKeyType::EC,
-                    curve: EllipticCurve::P384,
-                    x: point.x().map(|x| b64(x)).unwrap_or_default(),
-                    y: point.y().map(|y| b64(y)).unwrap_or_default(),
-                })
+                ec_parameters(
+                    EllipticCurve::P384,
+                    point.x().map(|c| c.as_slice()),
+                    point.y().map(|c| c.as_slice()),
+                )
             }
             PublicKey::Rsa(k) => AlgorithmParameters::RSA(RSAKeyParameters {
                 key_type: RSAKeyType::RSA,
@@ -382,6 +380,17 @@ impl PublicKey {
             .map_err(|e| bad_key(format!("unusable public key: {e}")))?;
         Ok(VerifyingKey::new(alg, Some(kid), decoding, Some(jwk)))
     }
+}
+
+/// The public members of an EC key: its curve and uncompressed coordinates.
+fn ec_parameters(curve: EllipticCurve, x: Option<&[u8]>, y: Option<&[u8]>) -> AlgorithmParameters {
+    let b64 = |c: Option<&[u8]>| c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default();
+    AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+        key_type: EllipticCurveKeyType::EC,
+        curve,
+        x: b64(x),
+        y: b64(y),
+    })
 }
 
 /// A private key, parsed.
