@@ -8,6 +8,7 @@
 # The upstream is nginx answering `200 ok` (Debian package `nginx`), so the difference is
 # Keycard's. Load comes from wrk (Debian package `wrk`), to 127.0.0.1 only, bounded in time.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 for tool in wrk nginx; do command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || { echo "needs $tool: apt-get install $tool" >&2; exit 1; }; done
@@ -40,21 +41,13 @@ export TOKEN
 rss0=$(awk '/VmRSS/ {print $2}' /proc/$kpid/status)
 
 run() { wrk -t1 -c16 -d"${secs}s" --latency -s "$here/bearer.lua" "$1"; }
-pick() { awk -v k="$1" '$1 == k {print $2}'; }
 direct=$(run "http://127.0.0.1:$up/api/orders")
 gateway=$(run "http://127.0.0.1:$gw/api/orders")
 rss1=$(awk '/VmRSS/ {print $2}' /proc/$kpid/status)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$kpid/status)
 
-printf '%-26s %10s %10s %10s %12s\n' "GET /api/orders" p50 p90 p99 "requests/s"
-for name in direct gateway; do
-  out=${!name}
-  printf '%-26s %10s %10s %10s %12s\n' "$name" \
-    "$(echo "$out" | pick 50%)" "$(echo "$out" | pick 90%)" "$(echo "$out" | pick 99%)" \
-    "$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-done
+latency_table "GET /api/orders" direct gateway
 echo "$gateway" | grep -q "Non-2xx" && echo "warning: non-2xx answers through the gateway" >&2
-to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
 for p in 50% 99%; do
   d=$(echo "$direct" | pick $p | to_us); g=$(echo "$gateway" | pick $p | to_us)
   awk -v p="$p" -v d="$d" -v g="$g" 'BEGIN { printf "added latency at %s: %.0f us\n", p, g - d }'

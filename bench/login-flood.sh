@@ -10,6 +10,7 @@
 # Prints both latency distributions and the p99 ratio. Load goes to 127.0.0.1 only and
 # every phase is bounded in time.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
@@ -29,7 +30,6 @@ export TOKEN
 here=$(cd - >/dev/null && pwd)/bench
 
 verify() { wrk -t1 -c8 -d"${secs}s" --latency -s "$here/bearer.lua" "http://127.0.0.1:$port/me"; }
-pick() { awk -v k="$1" '$1 == k {print $2}'; }
 
 alone=$(verify)
 wrk -t1 -c64 -d"$((secs + 4))s" -s "$here/login-flood.lua" "http://127.0.0.1:$port/token" > flood.out &
@@ -39,15 +39,8 @@ during=$(verify)
 wait "$flood"
 rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status)
 
-printf '%-22s %10s %10s %10s %12s\n' "GET /me (verified)" p50 p90 p99 "requests/s"
-for name in alone during; do
-  out=${!name}
-  printf '%-22s %10s %10s %10s %12s\n' "$name" \
-    "$(echo "$out" | pick 50%)" "$(echo "$out" | pick 90%)" "$(echo "$out" | pick 99%)" \
-    "$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-done
+latency_table "GET /me (verified)" alone during
 grep flood: flood.out
 echo "peak RSS of the server: $rss"
-to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
 a=$(echo "$alone" | pick 99% | to_us); d=$(echo "$during" | pick 99% | to_us)
 awk -v a="$a" -v d="$d" 'BEGIN { printf "p99 during the flood / alone: %.2f\n", d / a }'
