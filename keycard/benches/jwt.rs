@@ -1,12 +1,19 @@
 //! Sign and verify, per algorithm, through Keycard's `Issuer` and `Verifier` (the full
-//! path: JSON, base64url, signature, claim checks).
+//! path: JSON, base64url, signature, claim checks), beside the floor: the bare
+//! primitive (one HMAC-SHA256, one Ed25519/ECDSA/RSA verify) over the same signing
+//! input with the key parsed once. `bench/run` folds the results into BENCHMARKS.md.
 //!
 //!     cargo bench -p keycard --bench jwt
 
 // A benchmark may unwrap: failing loudly is what it should do.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
+use ed25519_dalek::pkcs8::spki::DecodePublicKey;
+use sha2::Digest;
+use std::hint::black_box;
 use std::sync::Arc;
 
 use keycard::{FileTokenStore, Issuer, Secret, SigningKey, SystemClock, Verifier, VerifyingKey};
@@ -53,7 +60,17 @@ fn bench(c: &mut Criterion) {
         let verifier = Verifier::new(key);
         verify.bench_function(name, |b| b.iter(|| verifier.verify(&token).unwrap()));
     }
-    // RS256: Keycard does not sign with RSA; a token signed by jsonwebtoken directly.
+    let token = rs256_token();
+    let verifier = Verifier::from_keys(vec![
+        VerifyingKey::from_pem(&fixture("rsa2048.pub.pem")).unwrap(),
+    ])
+    .unwrap();
+    verify.bench_function("RS256", |b| b.iter(|| verifier.verify(&token).unwrap()));
+    verify.finish();
+}
+
+/// RS256: Keycard does not sign with RSA; a token signed by jsonwebtoken directly.
+fn rs256_token() -> String {
     let rsa = {
         use rsa::pkcs1::EncodeRsaPrivateKey;
         use rsa::pkcs8::DecodePrivateKey;
@@ -62,19 +79,15 @@ fn bench(c: &mut Criterion) {
         jsonwebtoken::EncodingKey::from_rsa_der(key.to_pkcs1_der().unwrap().as_bytes())
     };
     let claims = serde_json::json!({"sub": "alice", "role": "admin", "exp": u32::MAX});
-    let token = jsonwebtoken::encode(
+    jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
         &claims,
         &rsa,
     )
-    .unwrap();
-    let verifier = Verifier::from_keys(vec![
-        VerifyingKey::from_pem(&fixture("rsa2048.pub.pem")).unwrap(),
-    ])
-    .unwrap();
-    verify.bench_function("RS256", |b| b.iter(|| verifier.verify(&token).unwrap()));
-    verify.finish();
+    .unwrap()
+}
 
+fn revocations(c: &mut Criterion) {
     // The revocation check on the hot path: an empty list vs 100,000 live revocations.
     let mut revoked = c.benchmark_group("verify_with_revocations");
     let key = SigningKey::hs256(&Secret::new(vec![42; 32]).unwrap()).unwrap();
@@ -108,5 +121,73 @@ fn bench(c: &mut Criterion) {
     revoked.finish();
 }
 
-criterion_group!(benches, bench);
+/// The floor: the bare primitive over the same signing input, with the key parsed once.
+fn floor(c: &mut Criterion) {
+    use ed25519_dalek::Verifier as _;
+    use hmac::{KeyInit, Mac};
+
+    let mut floor = c.benchmark_group("floor");
+    for (name, key) in keys() {
+        let token = Issuer::new(key.clone())
+            .issue("alice", "admin")
+            .unwrap()
+            .token;
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let input = input.as_bytes().to_vec();
+        match name {
+            "HS256" => {
+                let mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[42; 32]).unwrap();
+                floor.bench_function(name, |b| {
+                    b.iter(|| {
+                        let mut m = mac.clone();
+                        m.update(black_box(&input));
+                        m.verify_slice(&sig).unwrap()
+                    })
+                });
+            }
+            "EdDSA" => {
+                let pem = String::from_utf8(fixture("ed25519.pub.pem")).unwrap();
+                let vk = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).unwrap();
+                let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+                floor.bench_function(name, |b| {
+                    b.iter(|| vk.verify(black_box(&input), &sig).unwrap())
+                });
+            }
+            "ES256" => {
+                let pem = String::from_utf8(fixture("p256.pub.pem")).unwrap();
+                let vk = p256::ecdsa::VerifyingKey::from_public_key_pem(&pem).unwrap();
+                let sig = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+                floor.bench_function(name, |b| {
+                    b.iter(|| vk.verify(black_box(&input), &sig).unwrap())
+                });
+            }
+            "ES384" => {
+                let pem = String::from_utf8(fixture("p384.pub.pem")).unwrap();
+                let vk = p384::ecdsa::VerifyingKey::from_public_key_pem(&pem).unwrap();
+                let sig = p384::ecdsa::Signature::from_slice(&sig).unwrap();
+                floor.bench_function(name, |b| {
+                    b.iter(|| vk.verify(black_box(&input), &sig).unwrap())
+                });
+            }
+            _ => {}
+        }
+    }
+    let (input, sig) = rs256_token()
+        .rsplit_once('.')
+        .map(|(i, s)| (i.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(s).unwrap()))
+        .unwrap();
+    let pem = String::from_utf8(fixture("rsa2048.pub.pem")).unwrap();
+    let key = rsa::PublicKey::from_public_key_pem(&pem).unwrap();
+    floor.bench_function("RS256", |b| {
+        b.iter(|| {
+            let digest = sha2::Sha256::digest(black_box(&input));
+            key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &sig)
+                .unwrap()
+        })
+    });
+    floor.finish();
+}
+
+criterion_group!(benches, bench, floor, revocations);
 criterion_main!(benches);
