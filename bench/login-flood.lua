@@ -1,6 +1,8 @@
--- wrk script: POST /token with a wrong password, as fast as the connections allow.
+-- wrk script: POST /token for alice as fast as the connections allow, with a wrong
+-- password, or with $PASSWORD when set (then every request is a real login).
 wrk.method = "POST"
-wrk.body = '{"username":"alice","password":"not-the-password"}'
+wrk.body = string.format('{"username":"alice","password":"%s"}',
+  os.getenv("PASSWORD") or "not-the-password")
 wrk.headers["Content-Type"] = "application/json"
 
 local codes = {}

@@ -1,6 +1,7 @@
 //! The `keycard` command. It parses flags, validates them into a config, and calls the
 //! library; it has no logic of its own.
 
+mod allocator;
 mod cli;
 mod config;
 mod keys_cmd;
@@ -27,6 +28,7 @@ pub enum Failure {
 }
 
 fn main() -> ExitCode {
+    allocator::give_large_blocks_back();
     let cli = Cli::parse();
     let outcome = run(cli);
     match outcome {

@@ -379,7 +379,13 @@ impl FileTokenStore {
 
 impl RevocationCheck for FileTokenStore {
     fn is_revoked(&self, claims: &Claims) -> bool {
-        let s = self.current();
+        // Under the read lock, without cloning the snapshot's Arc: one shared atomic
+        // touched per token, not two. Writers only swap the Arc, so the lock is brief.
+        let guard = match self.snapshot.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let s = &**guard;
         if claims
             .token_id()
             .is_some_and(|jti| s.tokens.contains_key(jti))

@@ -229,7 +229,11 @@ impl Verifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        verify_signed(&self.keys(), token)
+        match &self.inner.keys {
+            // Borrowed: no reference count touched per token.
+            KeySet::Static(keys) => verify_signed(keys, token),
+            KeySet::Remote(jwks) => verify_signed(&jwks.keys(), token),
+        }
     }
 
     /// Verifies `token` and returns its claims.
