@@ -579,18 +579,20 @@ mod tests {
     }
 
     #[test]
-    fn ed25519_small_order_keys_verify_nothing() {
-        // The identity point as a public key: with the lax check, the all-"identity"
-        // signature (R = identity, s = 0) verifies any message. The strict check refuses.
+    fn ed25519_small_order_keys_are_refused() {
+        // The identity point as a public key: with it, the "identity" signature (R =
+        // identity, s = 0) verifies any message. Such a key is refused when loaded.
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(json!({
             "kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(identity)
         }))
         .unwrap();
-        let verifier = Verifier::from_keys(vec![VerifyingKey::from_jwk(&jwk).unwrap()])
-            .unwrap()
-            .with_clock(clock());
+        let err = VerifyingKey::from_jwk(&jwk).unwrap_err();
+        assert!(err.to_string().contains("small-order"), "{err}");
+        // And a real key does not accept the identity signature.
+        let key = SigningKey::from_pkcs8_pem(&fixture("ed25519.pem")).unwrap();
+        let verifier = Verifier::new(key).with_clock(clock());
         let mut sig = [0u8; 64];
         sig[0] = 1;
         let token = forge(
