@@ -188,6 +188,20 @@ fn duration(name: &str, value: Option<String>, default: &str) -> anyhow::Result<
     parse_duration(&text).with_context(|| format!("--{name}"))
 }
 
+/// [`duration`], refused below `min_secs` seconds with "--NAME must be at least …s".
+fn duration_at_least(
+    name: &str,
+    value: Option<String>,
+    default: &str,
+    min_secs: u64,
+) -> anyhow::Result<Duration> {
+    let d = duration(name, value, default)?;
+    if d < Duration::from_secs(min_secs) {
+        bail!("--{name} must be at least {min_secs}s");
+    }
+    Ok(d)
+}
+
 fn rate(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Option<Rate>> {
     let text = value.unwrap_or_else(|| default.to_owned());
     Rate::parse(&text).with_context(|| format!("--{name}"))
@@ -268,16 +282,14 @@ impl ServeConfig {
         let gateway = match non_empty(args.upstream.clone().or(file.upstream.clone())) {
             None => None,
             Some(url) => {
-                let timeout = duration(
+                let timeout = duration_at_least(
                     "upstream-timeout",
                     args.upstream_timeout
                         .clone()
                         .or(file.upstream_timeout.clone()),
                     "30s",
+                    1,
                 )?;
-                if timeout.is_zero() {
-                    bail!("--upstream-timeout must be at least 1s");
-                }
                 let pass = args.pass_authorization || file.pass_authorization.unwrap_or(false);
                 Some(
                     Gateway::new(&url)?
@@ -287,22 +299,18 @@ impl ServeConfig {
             }
         };
         let options = AppOptions { gateway, identity };
-        let request_timeout = duration(
+        let request_timeout = duration_at_least(
             "request-timeout",
             args.request_timeout.clone().or(file.request_timeout),
             "30s",
+            1,
         )?;
-        if request_timeout.is_zero() {
-            bail!("--request-timeout must be at least 1s");
-        }
-        let header_timeout = duration(
+        let header_timeout = duration_at_least(
             "header-timeout",
             args.header_timeout.clone().or(file.header_timeout),
             "10s",
+            1,
         )?;
-        if header_timeout.is_zero() {
-            bail!("--header-timeout must be at least 1s");
-        }
         let defaults = ServerLimits::default();
         let limits = ServerLimits {
             request_timeout,
@@ -453,26 +461,22 @@ fn mode(args: &ServeArgs, file: &FileConfig, warnings: &mut Vec<String>) -> anyh
                 "--verify-key and --key-id are for issuers; a --jwks-url node takes its keys from the issuer"
             );
         }
-        let refresh = duration(
+        let refresh = duration_at_least(
             "jwks-refresh",
             args.jwks_refresh
                 .clone()
                 .or_else(|| file.jwks_refresh.clone()),
             "5m",
+            10,
         )?;
-        if refresh < Duration::from_secs(10) {
-            bail!("--jwks-refresh must be at least 10s");
-        }
-        let refetch = duration(
+        let refetch = duration_at_least(
             "jwks-refetch-interval",
             args.jwks_refetch_interval
                 .clone()
                 .or_else(|| file.jwks_refetch_interval.clone()),
             "10s",
+            1,
         )?;
-        if refetch < Duration::from_secs(1) {
-            bail!("--jwks-refetch-interval must be at least 1s");
-        }
         // Checked now so that a bad URL is a configuration error.
         keycard::RemoteJwks::new(&url)?;
         return Ok(Mode::VerifyOnly {
