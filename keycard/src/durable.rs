@@ -75,10 +75,7 @@ impl Tracker {
     /// Reads `path` if it is not the version read last time. A version is marked read
     /// before it is parsed, so a malformed one is reported once, not at every poll.
     pub(crate) fn read_if_changed(&self, path: &Path) -> Result<Change, Error> {
-        let mut seen = match self.0.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let mut seen = crate::sync::lock(&self.0);
         match File::open(path) {
             Ok(mut file) => {
                 let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;

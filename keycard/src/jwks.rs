@@ -129,10 +129,7 @@ impl RemoteJwks {
 
     /// The keys now in the cache.
     pub fn keys(&self) -> Arc<[VerifyingKey]> {
-        match self.keys.read() {
-            Ok(k) => k.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        crate::sync::read(&self.keys).clone()
     }
 
     /// Fetches the keys now; on failure the cache is left as it was.
@@ -176,10 +173,7 @@ impl RemoteJwks {
         }
         let n = keys.len();
         let fresh: Arc<[VerifyingKey]> = Arc::from(keys);
-        match self.keys.write() {
-            Ok(mut k) => *k = fresh,
-            Err(p) => *p.into_inner() = fresh,
-        }
+        *crate::sync::write(&self.keys) = fresh;
         tracing::debug!(url = %self.url, keys = n, "JWKS fetched");
         Ok(n)
     }

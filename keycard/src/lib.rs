@@ -74,6 +74,7 @@ mod revocation;
 mod rules;
 mod secret;
 mod server;
+mod sync;
 mod token;
 pub mod users;
 mod verifier;

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
 use crate::random;
+use crate::sync::lock;
 
 /// The shortest password accepted, in bytes.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -355,13 +356,6 @@ impl Hasher {
         })
         .await
         .map_err(|_| Busy)
-    }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }
 

@@ -64,10 +64,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
-        match self.buckets.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::sync::lock(&self.buckets)
     }
 
     fn acquire_at(&self, key: &K, now: Instant) -> Result<(), u64> {

@@ -187,10 +187,7 @@ impl FileTokenStore {
     }
 
     fn current(&self) -> Arc<Snapshot> {
-        match self.snapshot.read() {
-            Ok(s) => s.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        crate::sync::read(&self.snapshot).clone()
     }
 
     /// How many revoked tokens and sessions are live in memory.
@@ -215,10 +212,7 @@ impl FileTokenStore {
             sessions: live(file.revoked_sessions),
             cutoffs: file.user_cutoffs.into_iter().collect(),
         });
-        match self.snapshot.write() {
-            Ok(mut s) => *s = fresh,
-            Err(p) => *p.into_inner() = fresh,
-        }
+        *crate::sync::write(&self.snapshot) = fresh;
         Ok(true)
     }
 
@@ -381,10 +375,7 @@ impl RevocationCheck for FileTokenStore {
     fn is_revoked(&self, claims: &Claims) -> bool {
         // Under the read lock, without cloning the snapshot's Arc: one shared atomic
         // touched per token, not two. Writers only swap the Arc, so the lock is brief.
-        let guard = match self.snapshot.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let guard = crate::sync::read(&self.snapshot);
         let s = &**guard;
         if claims
             .token_id()

@@ -345,10 +345,7 @@ impl FileUserStore {
     }
 
     fn current(&self) -> Arc<Snapshot> {
-        match self.snapshot.read() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::sync::read(&self.snapshot).clone()
     }
 
     /// Re-reads the file if it changed since the last read; returns whether it did.
@@ -365,10 +362,7 @@ impl FileUserStore {
             .map(|u| (u.name.clone(), u))
             .collect();
         let fresh = Arc::new(Snapshot { by_name });
-        match self.snapshot.write() {
-            Ok(mut s) => *s = fresh,
-            Err(poisoned) => *poisoned.into_inner() = fresh,
-        }
+        *crate::sync::write(&self.snapshot) = fresh;
         Ok(true)
     }
 
