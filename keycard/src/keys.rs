@@ -163,8 +163,7 @@ impl SignatureCheck {
     /// constant-time. Ed25519 refuses a non-canonical `s` and compares `R` as encoded
     /// (so no malleable signature verifies); small-order keys never get this far (see
     /// `into_verifying_key`), which makes the strict check's per-token decompression of
-    /// `R` (15 µs, a third of a verify) unnecessary. ECDSA signatures with a zero `r` or
-    /// `s` are refused when read.
+    /// `R` unnecessary. ECDSA signatures with a zero `r` or `s` are refused when read.
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         use ed25519_dalek::Verifier as _;
         use sha2::Digest;
@@ -230,9 +229,10 @@ impl VerifyingKey {
                     .as_slice()
                     .try_into()
                     .map_err(|_| bad_key("an Ed25519 key has 32 bytes"))?;
-                ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                    .map_err(|_| bad_key("not an Ed25519 public key"))?;
-                PublicKey::Ed25519(bytes)
+                PublicKey::Ed25519(
+                    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                        .map_err(|_| bad_key("not an Ed25519 public key"))?,
+                )
             }
             AlgorithmParameters::EllipticCurve(p) => {
                 let point = [&[4u8][..], &decode_b64(&p.x)?, &decode_b64(&p.y)?].concat();
@@ -334,7 +334,7 @@ fn decode_b64(text: &str) -> Result<Vec<u8>, Error> {
 
 /// A public key, parsed.
 enum PublicKey {
-    Ed25519([u8; 32]),
+    Ed25519(ed25519_dalek::VerifyingKey),
     P256(p256::PublicKey),
     P384(p384::PublicKey),
     Rsa(rsa::PublicKey),
@@ -343,7 +343,7 @@ enum PublicKey {
 impl PublicKey {
     fn from_spki_pem(text: &str) -> Result<Self, Error> {
         if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(text) {
-            return Ok(PublicKey::Ed25519(k.to_bytes()));
+            return Ok(PublicKey::Ed25519(k));
         }
         if let Ok(k) = p256::PublicKey::from_public_key_pem(text) {
             return Ok(PublicKey::P256(k));
@@ -387,7 +387,7 @@ impl PublicKey {
             PublicKey::Ed25519(x) => AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
                 key_type: OctetKeyPairType::OctetKeyPair,
                 curve: EllipticCurve::Ed25519,
-                x: b64(x),
+                x: b64(x.as_bytes()),
             }),
             PublicKey::P256(k) => {
                 let point = k.as_affine().to_sec1_point(false);
@@ -435,9 +435,7 @@ impl PublicKey {
             .map_err(|e| bad_key(format!("cannot compute the key's thumbprint: {e}")))?;
         jwk.common.key_id = Some(kid.clone());
         let check = match self {
-            PublicKey::Ed25519(x) => {
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
-                    .map_err(|_| bad_key("not an Ed25519 public key"))?;
+            PublicKey::Ed25519(key) => {
                 // A small-order key verifies forged signatures (the identity key, with
                 // the identity R and s = 0, signs every message): refused here, once,
                 // rather than by the strict check on every token.
@@ -506,7 +504,7 @@ impl PrivateKey {
 
     fn public(&self) -> PublicKey {
         match self {
-            PrivateKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key().to_bytes()),
+            PrivateKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
             PrivateKey::P256(k) => PublicKey::P256(k.public_key()),
             PrivateKey::P384(k) => PublicKey::P384(k.public_key()),
             PrivateKey::Rsa(k) => PublicKey::Rsa(k.to_public_key()),

@@ -1,9 +1,8 @@
 //! Verifying tokens.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::borrow::Cow;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -288,7 +287,7 @@ const MAX_SIGNATURE_LEN: usize = 1024;
 /// The JOSE header members Keycard reads. Every other member is ignored: none of
 /// them (`jku`, `x5u`, `x5c`, `jwk`) ever chooses a key. A duplicated `alg` or `kid`
 /// is refused.
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 struct JoseHeader<'a> {
     #[serde(borrow)]
     alg: Cow<'a, str>,
