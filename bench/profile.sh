@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+source bench/lib.sh
 secs=${1:-5}
 for tool in perf wrk curl taskset; do
   command -v $tool >/dev/null || { echo "bench/profile.sh needs $tool" >&2; exit 1; }
@@ -25,16 +26,14 @@ pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
 echo profile-password | "$bin" users add alice --role admin --password-stdin 2>/dev/null
-pin_server=(); pin_wrk=()
-if [ "$(nproc)" -ge 2 ]; then pin_server=(taskset -c 0); pin_wrk=(taskset -c 1); fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 AUTHENTICATION_SECRET=$(head -c 32 /dev/urandom | base64) RUST_LOG=warn \
-  "${pin_server[@]}" "$bin" serve --listen 127.0.0.1:$port 2>serve.log &
+  $pin_server "$bin" serve --listen 127.0.0.1:$port 2>serve.log &
 pid=$!
 for _ in $(seq 250); do curl -s -o /dev/null "127.0.0.1:$port/healthz" && break; sleep 0.02; done
 TOKEN=$(curl -s "127.0.0.1:$port/token" -H 'Accept: text/plain' -d username=alice -d password=profile-password)
 export TOKEN
-"${pin_wrk[@]}" wrk -t1 -c16 -d"$((secs + 3))s" -s "$root/bench/bearer.lua" "http://127.0.0.1:$port/me" > wrk.out &
+$pin_wrk wrk -t1 -c16 -d"$((secs + 3))s" -s "$root/bench/bearer.lua" "http://127.0.0.1:$port/me" > wrk.out &
 wrk_pid=$!
 sleep 1
 perf record -q -F 2000 -p "$pid" -o perf.data -- sleep "$secs" 2>/dev/null
@@ -47,7 +46,7 @@ cat > "$root/bench/profile.md" <<MD
 # Profile of a verified request
 
 Made by \`bash bench/profile.sh $secs\` on $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%d), at
-$(git -C "$root" rev-parse --short HEAD): \`keycard serve\`$([ ${#pin_server[@]} -gt 0 ] && echo " pinned to core 0, wrk on core 1"),
+$(git -C "$root" rev-parse --short HEAD): \`keycard serve\`$([ -n "$pin_server" ] && echo " pinned to core 0, wrk on core 1"),
 verified \`GET /me\` with an HS256 token at $rps requests/s, sampled by \`perf record\` for
 ${secs} s.
 
