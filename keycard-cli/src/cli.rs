@@ -165,6 +165,18 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYCARD_CLAIMS_HEADER", value_name = "NAME")]
     pub claims_header: Option<String>,
 
+    /// The front proxy asking /auth/verify, which decides the one original-URI and method header read: nginx (X-Original-URI, X-Original-Method), traefik or caddy (X-Forwarded-Uri, X-Forwarded-Method) [default: nginx]
+    #[arg(long, env = "KEYCARD_FORWARD_AUTH", value_name = "PROXY")]
+    pub forward_auth: Option<String>,
+
+    /// For another proxy (Envoy...): the header /auth/verify reads the original URI from (with --forward-auth-method-header)
+    #[arg(long, env = "KEYCARD_FORWARD_AUTH_URI_HEADER", value_name = "NAME")]
+    pub forward_auth_uri_header: Option<String>,
+
+    /// For another proxy: the header /auth/verify reads the original method from (with --forward-auth-uri-header)
+    #[arg(long, env = "KEYCARD_FORWARD_AUTH_METHOD_HEADER", value_name = "NAME")]
+    pub forward_auth_method_header: Option<String>,
+
     /// Token lifetime: 90s, 15m, 12h, 7d [default: 7d]
     #[arg(long, env = "KEYCARD_TOKEN_TTL", value_name = "DURATION")]
     pub token_ttl: Option<String>,

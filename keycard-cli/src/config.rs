@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use keycard::{
-    AppOptions, Cidr, Gateway, IdentityHeaders, PasswordPolicy, Rate, Rule, Rules, Secret,
-    ServerLimits, SigningKey, TrustedProxies, VerifyingKey, parse_duration,
+    AppOptions, Cidr, ForwardAuthHeaders, Gateway, IdentityHeaders, PasswordPolicy, Rate, Rule,
+    Rules, Secret, ServerLimits, SigningKey, TrustedProxies, VerifyingKey, parse_duration,
 };
 use serde::Deserialize;
 
@@ -29,6 +29,9 @@ pub struct FileConfig {
     user_header: Option<String>,
     role_header: Option<String>,
     claims_header: Option<String>,
+    forward_auth: Option<String>,
+    forward_auth_uri_header: Option<String>,
+    forward_auth_method_header: Option<String>,
     #[serde(default)]
     rule: Vec<RuleConfig>,
     jwks_refetch_interval: Option<String>,
@@ -298,7 +301,15 @@ impl ServeConfig {
                 )
             }
         };
-        let options = AppOptions { gateway, identity };
+        let forward_auth = forward_auth_headers(
+            args.forward_auth.clone().or(file.forward_auth),
+            args.forward_auth_uri_header
+                .clone()
+                .or(file.forward_auth_uri_header),
+            args.forward_auth_method_header
+                .clone()
+                .or(file.forward_auth_method_header),
+        )?;
         let request_timeout = duration_at_least(
             "request-timeout",
             args.request_timeout.clone().or(file.request_timeout),
@@ -345,6 +356,12 @@ impl ServeConfig {
             blocks.push(p.parse::<Cidr>().context("--trusted-proxy")?);
         }
         let proxies = TrustedProxies::new(blocks);
+        let gateway = gateway.map(|g| g.with_trusted_proxies(proxies.clone()));
+        let options = AppOptions {
+            gateway,
+            identity,
+            forward_auth,
+        };
         Ok(Self {
             listen,
             users,
@@ -381,12 +398,36 @@ fn read_key(path: &std::path::Path, flag: &str) -> anyhow::Result<zeroize::Zeroi
         .with_context(|| format!("{flag}: cannot read {}", path.display()))
 }
 
+/// `--forward-auth PROXY`, or both header names for another proxy.
+fn forward_auth_headers(
+    proxy: Option<String>,
+    uri: Option<String>,
+    method: Option<String>,
+) -> anyhow::Result<ForwardAuthHeaders> {
+    match (non_empty(proxy), non_empty(uri), non_empty(method)) {
+        (None, None, None) => Ok(ForwardAuthHeaders::default()),
+        (Some(proxy), None, None) => Ok(ForwardAuthHeaders::preset(&proxy)?),
+        (None, Some(uri), Some(method)) => Ok(ForwardAuthHeaders::custom(&uri, &method)?),
+        (Some(_), _, _) => {
+            bail!(
+                "--forward-auth names a proxy; --forward-auth-uri-header and --forward-auth-method-header are for another one: give one or the other"
+            )
+        }
+        _ => bail!(
+            "--forward-auth-uri-header and --forward-auth-method-header go together: give both"
+        ),
+    }
+}
+
 /// One `[[rule]]`: a path pattern, optional methods, and public / roles / any user.
 fn rule(r: &RuleConfig) -> anyhow::Result<Rule> {
     let mut rule = Rule::new(&r.path)?;
     if !r.methods.is_empty() {
         let mut methods = Vec::new();
         for m in &r.methods {
+            if m.bytes().any(|b| b.is_ascii_lowercase()) {
+                bail!("methods: write {m:?} in upper case, as requests must send it");
+            }
             methods.push(
                 axum_method(m).with_context(|| format!("methods: {m:?} is not an HTTP method"))?,
             );
@@ -403,7 +444,7 @@ fn rule(r: &RuleConfig) -> anyhow::Result<Rule> {
 }
 
 fn axum_method(m: &str) -> Option<keycard::Method> {
-    keycard::Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes()).ok()
+    keycard::Method::from_bytes(m.trim().as_bytes()).ok()
 }
 
 fn at_least(name: &str, value: Option<usize>, default: usize, min: usize) -> anyhow::Result<usize> {

@@ -87,7 +87,8 @@ impl TrustedProxies {
         }
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
         self.blocks.iter().any(|b| b.contains(ip))
     }
 

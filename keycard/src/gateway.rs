@@ -2,35 +2,69 @@
 //!
 //! - [`Gateway`] forwards every request Keycard does not answer itself to an upstream,
 //!   once the rules allow it, with the caller's identity in headers;
-//! - [`forward_auth`] answers the same question for nginx `auth_request`, Traefik
-//!   `forwardAuth` and Caddy `forward_auth`, for a request another server received.
+//! - [`forward_auth`](crate::forward_auth()) answers the same question for a request a
+//!   front proxy received.
 //!
-//! Identity headers (`X-Auth-User`, `X-Auth-Role`, `X-Auth-Claims` by default) sent by a
-//! client are always stripped before forwarding, so they cannot be spoofed; they reach
-//! the upstream only as Keycard set them from a verified token.
+//! # Header hygiene
+//!
+//! Upstreams do not all read header names alike: CGI, WSGI and Rack turn `X-Auth-User`
+//! *and* `X_Auth_User` into the same `HTTP_X_AUTH_USER`. So a client header is removed
+//! when its name, case folded and with `_` read as `-`, is
+//!
+//! - an identity header (`X-Auth-User`, `X-Auth-Role`, `X-Auth-Claims` by default): they
+//!   reach the upstream only as Keycard set them from a verified token;
+//! - a forwarding header: `X-Forwarded-For`, `-Proto`, `-Host`, `-Port`, `-Prefix`,
+//!   `-Uri`, `-Method`, `-Server`, `X-Real-IP`, `Forwarded`, `X-Original-URI`,
+//!   `X-Original-URL`, `X-Rewrite-URL`, `X-Original-Method`, `X-Envoy-Original-Path`,
+//!   `X-Client-IP`, `True-Client-IP`, `X-Cluster-Client-IP`: Keycard writes
+//!   `X-Forwarded-For` (the client's chain kept only when the peer is a trusted
+//!   proxy), `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Real-IP` itself;
+//! - a hop-by-hop header, or `Authorization` unless passing it on is asked for.
+//!
+//! A request with a method override header (`X-HTTP-Method-Override`, …) never gets
+//! this far: the decision refuses it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
 use http::header::{self, HeaderName};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::auth::{AuthError, decide};
+use crate::auth::same_header;
 use crate::claims::Claims;
+use crate::client::TrustedProxies;
 use crate::error::{Error, ErrorKind};
 use crate::http_error::json_error;
-use crate::path;
-use crate::rules::Rules;
-use crate::verifier::Verifier;
+
+/// Forwarding headers a client may not write (see the module docs), by folded name.
+const FORWARDING_HEADERS: [&str; 18] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-server",
+    "x-real-ip",
+    "forwarded",
+    "x-original-uri",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-method",
+    "x-envoy-original-path",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+];
 
 /// The names of the identity headers. Defaults to `X-Auth-User`, `X-Auth-Role`,
 /// `X-Auth-Claims`.
@@ -69,26 +103,64 @@ impl IdentityHeaders {
         })
     }
 
-    /// Removes any of these headers a client sent.
-    fn strip(&self, headers: &mut HeaderMap) {
-        for name in [&self.user, &self.role, &self.claims] {
-            headers.remove(name);
+    /// Whether `name` is one of these, under any spelling (case, `_` for `-`).
+    pub(crate) fn is_identity(&self, name: &HeaderName) -> bool {
+        [&self.user, &self.role, &self.claims]
+            .iter()
+            .any(|h| same_header(name.as_str(), h.as_str()))
+    }
+
+    /// Sets them from verified claims; a claim the token lacks leaves its header out.
+    fn set(&self, headers: &mut HeaderMap, claims: &Claims) {
+        for (name, value) in self.values(Some(claims)) {
+            if let Some(value) = value {
+                headers.insert(name.clone(), value);
+            }
         }
     }
 
-    /// Sets them from verified claims.
-    fn set(&self, headers: &mut HeaderMap, claims: &Claims) {
-        let mut put = |name: &HeaderName, value: Option<String>| {
-            if let Some(v) = value.and_then(|v| HeaderValue::try_from(v).ok()) {
-                headers.insert(name.clone(), v);
-            }
-        };
-        put(&self.user, claims.subject().map(ascii));
-        put(&self.role, claims.role().map(ascii));
-        put(
-            &self.claims,
-            serde_json::to_string(claims).ok().map(|j| ascii(&j)),
-        );
+    /// Sets every one of them, empty for an anonymous caller or a claim the token lacks:
+    /// a front proxy that copies them then never leaves a client's own copy in place.
+    pub(crate) fn set_all(&self, headers: &mut HeaderMap, claims: Option<&Claims>) {
+        for (name, value) in self.values(claims) {
+            headers.insert(name.clone(), value.unwrap_or(HeaderValue::from_static("")));
+        }
+    }
+
+    fn values(&self, claims: Option<&Claims>) -> [(&HeaderName, Option<HeaderValue>); 3] {
+        let value = |v: Option<String>| v.and_then(|v| HeaderValue::try_from(v).ok());
+        [
+            (
+                &self.user,
+                value(claims.and_then(Claims::subject).map(ascii)),
+            ),
+            (&self.role, value(claims.and_then(Claims::role).map(ascii))),
+            (
+                &self.claims,
+                value(
+                    claims
+                        .and_then(|c| serde_json::to_string(c).ok())
+                        .map(|j| ascii(&j)),
+                ),
+            ),
+        ]
+    }
+}
+
+/// Removes every header a client may not send on (see the module docs).
+fn strip_spoofable(headers: &mut HeaderMap, identity: &IdentityHeaders) {
+    let spoofable: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            identity.is_identity(name)
+                || FORWARDING_HEADERS
+                    .iter()
+                    .any(|f| same_header(name.as_str(), f))
+        })
+        .cloned()
+        .collect();
+    for name in spoofable {
+        headers.remove(name);
     }
 }
 
@@ -148,6 +220,7 @@ pub struct Gateway {
     base_path: String,
     client: Client<HttpConnector, Body>,
     identity: IdentityHeaders,
+    proxies: TrustedProxies,
     pass_authorization: bool,
     timeout: Duration,
 }
@@ -191,6 +264,7 @@ impl Gateway {
             base_path: uri.path().trim_end_matches('/').to_owned(),
             client,
             identity: IdentityHeaders::default(),
+            proxies: TrustedProxies::none(),
             pass_authorization: false,
             timeout: Duration::from_secs(30),
         })
@@ -199,6 +273,13 @@ impl Gateway {
     /// Uses these identity header names.
     pub fn with_identity_headers(mut self, identity: IdentityHeaders) -> Self {
         self.identity = identity;
+        self
+    }
+
+    /// Believes the `X-Forwarded-For` chain of these proxies (by default none: the
+    /// upstream sees the TCP peer as the client).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
         self
     }
 
@@ -228,6 +309,19 @@ impl Gateway {
     }
 }
 
+/// The `X-Forwarded-For` to send and the client's address: the peer alone, or, when
+/// the peer is a trusted proxy, its chain (one header, exact name) with the peer added.
+fn forwarded_for(proxies: &TrustedProxies, peer: IpAddr, headers: &HeaderMap) -> (String, String) {
+    let client = proxies.client(peer, headers).to_string();
+    if proxies.trusts(peer) {
+        let mut chain = headers.get_all("x-forwarded-for").iter();
+        if let (Some(prior), None) = (chain.next().and_then(|v| v.to_str().ok()), chain.next()) {
+            return (format!("{prior}, {peer}"), client);
+        }
+    }
+    (peer.to_string(), client)
+}
+
 async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let Ok(target) = gw.target(&parts.uri) else {
@@ -244,21 +338,22 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .map(|c| c.0.ip());
     let headers = &mut parts.headers;
     let host = headers.get(header::HOST).cloned();
+    // Read before the stripping: the chain of a trusted proxy is kept.
+    let forwarded_for = peer.map(|peer| forwarded_for(&gw.proxies, peer, headers));
     strip_hop_by_hop(headers);
-    gw.identity.strip(headers);
+    strip_spoofable(headers, &gw.identity);
     if !gw.pass_authorization {
         headers.remove(header::AUTHORIZATION);
     }
     if let Some(claims) = &claims {
         gw.identity.set(headers, claims);
     }
-    if let Some(peer) = peer {
-        let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {peer}"),
-            None => peer.to_string(),
-        };
-        if let Ok(v) = HeaderValue::try_from(forwarded) {
+    if let Some((chain, client)) = forwarded_for {
+        if let Ok(v) = HeaderValue::try_from(chain) {
             headers.insert("x-forwarded-for", v);
+        }
+        if let Ok(v) = HeaderValue::try_from(client) {
+            headers.insert("x-real-ip", v);
         }
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
@@ -289,72 +384,6 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             "the upstream did not answer in time",
         ),
     }
-}
-
-/// The forward-auth endpoint state.
-#[derive(Clone, Debug)]
-struct ForwardAuth {
-    verifier: Verifier,
-    rules: Arc<Rules>,
-    identity: IdentityHeaders,
-}
-
-/// `GET /auth/verify`: judges the request another server received — its method from
-/// `X-Forwarded-Method` (default `GET`), its URI from `X-Original-URI` or
-/// `X-Forwarded-Uri` — by the same rules, with the bearer token sent along. 200 with the
-/// identity headers, or the 401 / 403 / 400 the request itself would have had.
-pub fn forward_auth(verifier: Verifier, rules: Arc<Rules>, identity: IdentityHeaders) -> Router {
-    Router::new()
-        .route("/auth/verify", get(verify_forwarded))
-        .with_state(ForwardAuth {
-            verifier,
-            rules,
-            identity,
-        })
-}
-
-async fn verify_forwarded(State(fa): State<ForwardAuth>, headers: HeaderMap) -> Response {
-    let method = match headers.get("x-forwarded-method") {
-        None => Method::GET,
-        Some(v) => match Method::from_bytes(v.as_bytes()) {
-            Ok(m) => m,
-            Err(_) => return bad("invalid X-Forwarded-Method"),
-        },
-    };
-    let Some(original) = headers
-        .get("x-original-uri")
-        .or_else(|| headers.get("x-forwarded-uri"))
-        .and_then(|v| v.to_str().ok())
-    else {
-        return bad("X-Original-URI or X-Forwarded-Uri is required");
-    };
-    let raw_path = original.split(['?', '#']).next().unwrap_or("/");
-    // An absolute URI (Traefik sometimes sends one): judge its path.
-    let raw_path = match raw_path.find("://") {
-        Some(at) => raw_path
-            .get(at + 3..)
-            .and_then(|rest| rest.find('/').and_then(|slash| rest.get(slash..)))
-            .unwrap_or("/"),
-        None => raw_path,
-    };
-    let normal = match path::normalize(raw_path) {
-        Ok(p) => p,
-        Err(e) => return AuthError::InvalidPath(e).into_response(),
-    };
-    match decide(&fa.verifier, &fa.rules, &method, &normal, &headers) {
-        Ok(claims) => {
-            let mut res = StatusCode::OK.into_response();
-            if let Some(claims) = claims {
-                fa.identity.set(res.headers_mut(), &claims);
-            }
-            res
-        }
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
-fn bad(why: &str) -> Response {
-    json_error(StatusCode::BAD_REQUEST, "invalid_request", why)
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ mod durable;
 mod duration;
 mod error;
 mod extract;
+mod forward_auth;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
@@ -88,7 +89,8 @@ pub use client::{Cidr, TrustedProxies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Rate, parse_duration};
 pub use error::{Error, ErrorKind};
-pub use gateway::{Gateway, IdentityHeaders, forward_auth};
+pub use forward_auth::{ForwardAuthHeaders, forward_auth};
+pub use gateway::{Gateway, IdentityHeaders};
 pub use http::Method;
 pub use http_error::{method_not_allowed, not_found};
 pub use issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
@@ -100,8 +102,8 @@ pub use revocation::{FileTokenStore, RefreshError, RevocationCheck, Rotation, to
 pub use rules::{Access, Rule, Rules};
 pub use secret::{MIN_SECRET_LEN, Secret};
 pub use server::{
-    ALWAYS_PUBLIC, AppOptions, JWKS_MAX_AGE, ServerLimits, app, app_with, jwks_document, serve,
-    serve_rules, verify_only_app,
+    ALWAYS_PUBLIC, AppOptions, JWKS_MAX_AGE, RESERVED, ServerLimits, app, app_with, jwks_document,
+    serve, serve_rules, verify_only_app,
 };
 pub use token::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
 pub use users::{FileUserStore, User, UserStore};

@@ -25,7 +25,8 @@ use tower_http::trace::TraceLayer;
 use crate::auth::AuthLayer;
 use crate::claims::Claims;
 use crate::error::Error;
-use crate::gateway::{Gateway, IdentityHeaders, forward_auth};
+use crate::forward_auth::{ForwardAuthHeaders, forward_auth};
+use crate::gateway::{Gateway, IdentityHeaders};
 use crate::http_error::{json_error, method_not_allowed, not_found};
 use crate::rules::Rules;
 use crate::token::TokenEndpoint;
@@ -102,7 +103,15 @@ pub struct AppOptions {
     pub gateway: Option<Gateway>,
     /// The identity header names for the gateway and `/auth/verify`.
     pub identity: IdentityHeaders,
+    /// The headers `/auth/verify` reads the original method and URI from.
+    pub forward_auth: ForwardAuthHeaders,
 }
+
+/// Paths that belong to Keycard whether or not this configuration serves them: one that
+/// is not served answers 404 from Keycard and is never forwarded to an upstream, since
+/// the rules let it through without a token (`/.well-known/jwks.json` under an HMAC
+/// secret, `/token` and `/revoke` on a verify-only node).
+pub const RESERVED: [&str; 3] = ["/token", "/revoke", "/.well-known/jwks.json"];
 
 /// The application `keycard serve` runs: `/token`, `/me`, `/healthz`, `/auth/verify`,
 /// and the JWKS when the keys are public ones, behind the verifying layer with `rules`,
@@ -124,14 +133,16 @@ pub fn app_with<U: UserStore>(
     limits: &ServerLimits,
     options: AppOptions,
 ) -> Router {
+    let mut served = endpoint.paths().to_vec();
     let mut routes = endpoint.into_router();
     if let Some(document) = jwks_document(&verifier) {
         routes = routes.route(
             "/.well-known/jwks.json",
             get(move || jwks(document.clone())),
         );
+        served.push("/.well-known/jwks.json");
     }
-    assemble(routes, verifier, rules, limits, options)
+    assemble(routes, &served, verifier, rules, limits, options)
 }
 
 /// The application of a verify-only node (`keycard serve --jwks-url`): `/me`,
@@ -142,11 +153,12 @@ pub fn verify_only_app(
     limits: &ServerLimits,
     options: AppOptions,
 ) -> Router {
-    assemble(Router::new(), verifier, rules, limits, options)
+    assemble(Router::new(), &[], verifier, rules, limits, options)
 }
 
 fn assemble(
-    routes: Router,
+    mut routes: Router,
+    served: &[&str],
     verifier: Verifier,
     rules: Rules,
     limits: &ServerLimits,
@@ -156,7 +168,11 @@ fn assemble(
         verifier.clone(),
         Arc::new(rules.clone()),
         options.identity.clone(),
+        options.forward_auth.clone(),
     );
+    for path in RESERVED.iter().filter(|p| !served.contains(p)) {
+        routes = routes.route(path, axum::routing::any(not_found));
+    }
     let routes = routes
         .route("/me", get(me))
         .route("/healthz", get(|| async { "ok" }))

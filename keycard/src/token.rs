@@ -129,6 +129,16 @@ impl<U: UserStore> TokenEndpoint<U> {
         self
     }
 
+    /// The paths [`into_router`](Self::into_router) serves: `/token`, and `/revoke`
+    /// with a token store.
+    pub fn paths(&self) -> &'static [&'static str] {
+        if self.sessions.is_some() {
+            &["/token", "/revoke"]
+        } else {
+            &["/token"]
+        }
+    }
+
     /// The router serving `/token` (any other method than `POST` gets 405).
     pub fn into_router(self) -> Router {
         let revoke = self.sessions.is_some();

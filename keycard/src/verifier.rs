@@ -217,6 +217,32 @@ impl Verifier {
         self
     }
 
+    /// Whether a token refused with `error` might verify once the keys are fetched
+    /// again: an unknown `kid` facing a remote JWKS.
+    pub fn may_refetch(&self, error: TokenError) -> bool {
+        error == TokenError::UnknownKey && self.remote().is_some()
+    }
+
+    /// For a token refused with `error` that [`may_refetch`](Self::may_refetch), fetches
+    /// the remote keys (at most once per the JWKS's refetch interval, however many
+    /// requests ask) and returns whether the token is worth verifying again. The one
+    /// place that refetches, for the layer, gateway mode and forward auth alike.
+    pub async fn refetch_for(&self, error: TokenError) -> bool {
+        match self.remote() {
+            Some(jwks) if self.may_refetch(error) => jwks.refresh_if_due().await,
+            _ => false,
+        }
+    }
+
+    /// Verifies `token`, refetching a remote JWKS first when the token names a key it
+    /// lacks (see [`refetch_for`](Self::refetch_for)).
+    pub async fn verify_refetching(&self, token: &str) -> Result<Claims, TokenError> {
+        match self.verify(token) {
+            Err(e) if self.refetch_for(e).await => self.verify(token),
+            verdict => verdict,
+        }
+    }
+
     /// The clock skew tolerated, in seconds.
     pub fn leeway(&self) -> u64 {
         self.inner.leeway

@@ -226,7 +226,7 @@ fn verify(
 ) -> Response {
     let mut extra = String::new();
     if let Some(m) = method {
-        extra.push_str(&format!("X-Forwarded-Method: {m}\r\n"));
+        extra.push_str(&format!("X-Original-Method: {m}\r\n"));
     }
     if let Some(u) = uri {
         extra.push_str(&format!("X-Original-URI: {u}\r\n"));
@@ -241,7 +241,7 @@ fn forward_auth_endpoint() {
     let alice = server.token("alice", "alice-password");
     let bob = server.token("bob", "bob-password");
 
-    let r = verify(&server, None, Some("/api/orders?x=1"), Some(&alice));
+    let r = verify(&server, Some("GET"), Some("/api/orders?x=1"), Some(&alice));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-auth-user"), Some("alice"));
     assert_eq!(r.header("x-auth-role"), Some("admin"));
@@ -251,23 +251,23 @@ fn forward_auth_endpoint() {
             .contains("\"sub\":\"alice\"")
     );
 
-    let r = verify(&server, None, Some("/api/orders"), None);
+    let r = verify(&server, Some("GET"), Some("/api/orders"), None);
     assert_eq!((r.status, r.error()), (401, "missing_token".to_owned()));
     assert_eq!(
         r.header("www-authenticate"),
         Some("Bearer realm=\"keycard\"")
     );
     assert_eq!(
-        verify(&server, None, Some("/api/orders"), Some("garbage")).status,
+        verify(&server, Some("GET"), Some("/api/orders"), Some("garbage")).status,
         401
     );
-    let r = verify(&server, None, Some("/admin/x"), Some(&bob));
+    let r = verify(&server, Some("GET"), Some("/admin/x"), Some(&bob));
     assert_eq!(
         (r.status, r.error()),
         (403, "insufficient_scope".to_owned())
     );
     assert_eq!(
-        verify(&server, None, Some("/%61dmin/x"), Some(&bob)).status,
+        verify(&server, Some("GET"), Some("/%61dmin/x"), Some(&bob)).status,
         403,
         "judged normalized"
     );
@@ -280,35 +280,56 @@ fn forward_auth_endpoint() {
         verify(&server, Some("POST"), Some("/status"), None).status,
         401
     );
-    // X-Forwarded-Uri (Traefik, Caddy) works too, also as an absolute URI.
-    let r = through(
-        &server,
-        "GET",
-        "/auth/verify",
-        Some(&alice),
-        "X-Forwarded-Uri: /api/x\r\n",
-    );
-    assert_eq!(r.status, 200);
-    let r = through(
-        &server,
-        "GET",
-        "/auth/verify",
-        None,
-        "X-Forwarded-Uri: http://api.example/status\r\n",
-    );
-    assert_eq!(r.status, 200);
-    // Malformed questions.
-    assert_eq!(verify(&server, None, None, Some(&alice)).status, 400);
+    // An absolute-form target is judged by its path.
     assert_eq!(
-        verify(&server, None, Some("/a/../admin"), Some(&alice)).status,
-        400
+        verify(
+            &server,
+            Some("GET"),
+            Some("http://api.example/status"),
+            None
+        )
+        .status,
+        200
     );
-    assert_eq!(
-        verify(&server, Some("NOT A METHOD"), Some("/x"), Some(&alice)).status,
-        400
-    );
+    // Malformed questions, and questions that fail closed.
+    for (method, uri) in [
+        (Some("GET"), None),
+        (None, Some("/status")),
+        (Some("GET"), Some("/a/../admin")),
+        (Some("NOT A METHOD"), Some("/x")),
+        (Some("get"), Some("/status")),
+        (Some("GET"), Some("status")),
+        (Some("GET"), Some("*")),
+    ] {
+        let r = verify(&server, method, uri, Some(&alice));
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "invalid_request".to_owned()),
+            "{method:?} {uri:?}"
+        );
+    }
 }
 
+#[test]
+fn forward_auth_for_traefik_and_caddy_reads_x_forwarded_uri_only() {
+    let (env, _echo) = setup();
+    let server = env.serve(&["--forward-auth", "traefik"]);
+    let alice = server.token("alice", "alice-password");
+    let ask =
+        |extra: &str, token: Option<&str>| through(&server, "GET", "/auth/verify", token, extra);
+    let r = ask(
+        "X-Forwarded-Method: GET\r\nX-Forwarded-Uri: /api/x\r\n",
+        Some(&alice),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-auth-user"), Some("alice"));
+    // The nginx header is not read: without X-Forwarded-Uri the question is refused.
+    let r = ask(
+        "X-Forwarded-Method: GET\r\nX-Original-URI: /token\r\n",
+        None,
+    );
+    assert_eq!(r.status, 400);
+}
 #[test]
 fn bad_gateway_configuration_is_refused() {
     let (env, _echo) = setup();

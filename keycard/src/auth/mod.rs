@@ -15,18 +15,20 @@
 //! # Ok(()) }
 //! ```
 
+mod decision;
 mod future;
 mod layer;
 mod response;
 mod role;
 mod service;
 
+pub(crate) use decision::{decide_refetching, same_header};
 pub use future::ResponseFuture;
 pub use layer::AuthLayer;
 pub use response::AuthError;
 pub use role::{RequireRole, RequireRoleLayer};
 pub use service::Auth;
-pub(crate) use service::{bearer_token, decide};
+pub(crate) use service::bearer_token;
 
 use crate::claims::Claims;
 

@@ -22,6 +22,9 @@ pub enum AuthError {
     InsufficientScope,
     /// A path refused by normalization. 400 `invalid_request`.
     InvalidPath(PathError),
+    /// A request that two servers could read differently: a lower-case method, a
+    /// method override header, conflicting forward-auth headers. 400 `invalid_request`.
+    InvalidRequest(&'static str),
 }
 
 const REALM: &str = "Bearer realm=\"keycard\"";
@@ -70,6 +73,9 @@ impl IntoResponse for AuthError {
                 e.description(),
                 None,
             ),
+            AuthError::InvalidRequest(why) => {
+                (StatusCode::BAD_REQUEST, "invalid_request", why, None)
+            }
         };
         let mut res = json_error(status, code, description);
         if let Some(www) = www {

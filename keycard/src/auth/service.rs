@@ -7,11 +7,11 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Uri, header};
 use tower::Service;
 
+use super::decision::decide;
 use super::future::{dispatch, take_ready};
-use super::{AuthError, ResponseFuture, require_role};
-use crate::claims::Claims;
+use super::{AuthError, ResponseFuture};
 use crate::path;
-use crate::rules::{Access, Rules};
+use crate::rules::Rules;
 use crate::verifier::{TokenError, Verifier};
 
 /// The verifying service; see [`AuthLayer`](super::AuthLayer).
@@ -41,57 +41,25 @@ impl<S> Auth<S> {
         }
     }
 
-    /// The one decision: may this request through, and as whom?
+    /// The one decision ([`decide`]): may this request through, and as whom? The request
+    /// passed on carries the normalized path and the claims.
     fn authenticate<B>(&self, req: &mut Request<B>) -> Result<(), AuthError> {
-        if let Cow::Owned(normal) =
-            path::normalize(req.uri().path()).map_err(AuthError::InvalidPath)?
-        {
-            set_path(req, &normal)?;
-        }
-        let claims = decide(
+        let verdict = decide(
             &self.verifier,
             &self.rules,
             req.method(),
             req.uri().path(),
             req.headers(),
         )?;
+        let claims = verdict.claims;
+        if let Cow::Owned(normal) = verdict.path {
+            set_path(req, &normal)?;
+        }
         if let Some(claims) = claims {
             req.extensions_mut().insert(claims);
         }
         Ok(())
     }
-}
-
-/// What the rules and the bearer token say about `method` on the normalized `path`:
-/// the verified claims (if any), or the refusal. Shared by the layer and by the
-/// forward-auth endpoint, which judges a request another server received.
-pub(crate) fn decide(
-    verifier: &Verifier,
-    rules: &Rules,
-    method: &http::Method,
-    path: &str,
-    headers: &HeaderMap,
-) -> Result<Option<Claims>, AuthError> {
-    let required = || -> Result<Claims, AuthError> {
-        let token = bearer_token(headers)?.ok_or(AuthError::MissingToken)?;
-        verifier.verify(token).map_err(AuthError::InvalidToken)
-    };
-    Ok(match rules.decide(method, path) {
-        Access::Public => {
-            // A valid token on a public route still identifies its bearer; an invalid or
-            // absent one leaves the request anonymous.
-            match bearer_token(headers) {
-                Ok(Some(token)) => verifier.verify(token).ok(),
-                _ => None,
-            }
-        }
-        Access::Authenticated => Some(required()?),
-        Access::Roles(roles) => {
-            let claims = required()?;
-            require_role(&claims, roles)?;
-            Some(claims)
-        }
-    })
 }
 
 fn set_path<B>(req: &mut Request<B>, normal: &str) -> Result<(), AuthError> {
@@ -160,26 +128,26 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let decision = self.authenticate(&mut req);
-        match (decision, self.verifier.remote()) {
-            // A kid the cached JWKS lacks: the issuer may have rotated. Refetch (at most
-            // once per interval, shared by all waiting requests), then decide again.
-            (Err(AuthError::InvalidToken(TokenError::UnknownKey)), Some(jwks)) => {
-                let jwks = jwks.clone();
+        match decision {
+            // A kid the cached JWKS lacks: the issuer may have rotated. The verifier
+            // refetches (at most once per interval, shared by all waiting requests);
+            // then the request is decided again.
+            Err(AuthError::InvalidToken(e)) if self.verifier.may_refetch(e) => {
                 let this = Auth {
                     inner: take_ready(&mut self.inner),
                     verifier: self.verifier.clone(),
                     rules: self.rules.clone(),
                 };
                 ResponseFuture::waiting(Box::pin(async move {
-                    jwks.refresh_if_due().await;
                     let mut this = this;
+                    this.verifier.refetch_for(e).await;
                     match this.authenticate(&mut req) {
                         Ok(()) => this.inner.call(req).await,
                         Err(rejection) => Ok(rejection.into_response()),
                     }
                 }))
             }
-            (decision, _) => dispatch(&mut self.inner, req, decision),
+            decision => dispatch(&mut self.inner, req, decision),
         }
     }
 }
