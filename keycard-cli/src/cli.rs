@@ -193,6 +193,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYCARD_LEEWAY", value_name = "DURATION")]
     pub leeway: Option<String>,
 
+    /// Refuse tokens whose exp lies further ahead than this [default: 30d]
+    #[arg(long, env = "KEYCARD_MAX_TOKEN_LIFETIME", value_name = "DURATION")]
+    pub max_token_lifetime: Option<String>,
+
     /// Extra path reachable without a token; a trailing * matches every path starting with the rest (repeatable)
     #[arg(
         long,

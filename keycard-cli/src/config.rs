@@ -40,6 +40,7 @@ pub struct FileConfig {
     issuer: Option<String>,
     audience: Option<String>,
     leeway: Option<String>,
+    max_token_lifetime: Option<String>,
     public: Option<Vec<String>>,
     key_id: Option<String>,
     rate_limit_user: Option<String>,
@@ -150,6 +151,7 @@ pub struct ServeConfig {
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub leeway: Duration,
+    pub max_token_lifetime: Duration,
     pub rules: Rules,
     pub options: AppOptions,
     pub rate_limit_user: Option<Rate>,
@@ -227,6 +229,18 @@ impl ServeConfig {
         let token_ttl = duration("token-ttl", args.token_ttl.clone().or(file.token_ttl), "7d")?;
         if token_ttl.is_zero() {
             bail!("--token-ttl: a token must live at least 1s");
+        }
+        let max_token_lifetime = duration(
+            "max-token-lifetime",
+            args.max_token_lifetime.clone().or(file.max_token_lifetime),
+            "30d",
+        )?;
+        if token_ttl > max_token_lifetime {
+            bail!(
+                "--token-ttl ({}s) is longer than --max-token-lifetime ({}s): the server would refuse its own tokens; raise --max-token-lifetime",
+                token_ttl.as_secs(),
+                max_token_lifetime.as_secs()
+            );
         }
         let refresh_ttl = match args
             .refresh_ttl
@@ -371,6 +385,7 @@ impl ServeConfig {
             issuer: non_empty(args.issuer.clone().or(file.issuer)),
             audience: non_empty(args.audience.clone().or(file.audience)),
             leeway: duration("leeway", args.leeway.clone().or(file.leeway), "30s")?,
+            max_token_lifetime,
             rules,
             options,
             rate_limit_user: rate(

@@ -22,7 +22,9 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
     let options = config.options.clone();
     let limits = config.limits;
     let claims_checks = |mut verifier: Verifier| {
-        verifier = verifier.with_leeway(config.leeway);
+        verifier = verifier
+            .with_leeway(config.leeway)
+            .with_max_lifetime(config.max_token_lifetime);
         if let Some(iss) = &config.issuer {
             verifier = verifier.with_issuer(iss.clone());
         }

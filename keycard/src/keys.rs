@@ -214,7 +214,30 @@ impl VerifyingKey {
     /// keys are refused: a JWKS is public, so a secret in it is no secret. The
     /// algorithm comes from `alg`, or from the curve when `alg` is absent (RSA without
     /// `alg` is taken as RS256); a `kid`, when absent, is the key's thumbprint.
+    ///
+    /// A key whose `use` is not `sig`, or whose `key_ops` lack `verify`, is refused: it
+    /// was published for something else (RFC 7517 §4.2, §4.3).
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, Error> {
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| *u != jsonwebtoken::jwk::PublicKeyUse::Signature)
+        {
+            return Err(bad_key(
+                "a JWK whose use is not \"sig\" does not verify signatures",
+            ));
+        }
+        if jwk
+            .common
+            .key_operations
+            .as_ref()
+            .is_some_and(|ops| !ops.contains(&jsonwebtoken::jwk::KeyOperations::Verify))
+        {
+            return Err(bad_key(
+                "a JWK whose key_ops lack \"verify\" does not verify signatures",
+            ));
+        }
         let declared = match jwk.common.key_algorithm {
             None => None,
             Some(a) => Some(

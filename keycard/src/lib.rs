@@ -107,4 +107,4 @@ pub use server::{
 };
 pub use token::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
 pub use users::{FileUserStore, User, UserStore};
-pub use verifier::{DEFAULT_LEEWAY, MAX_TOKEN_LEN, TokenError, Verifier};
+pub use verifier::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, TokenError, Verifier};

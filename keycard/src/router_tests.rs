@@ -303,6 +303,21 @@ async fn token_endpoint_refuses_bad_bodies() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
+        // A JSON array answered unsupported_grant_type once: serde reads a struct from
+        // an array of its fields.
+        (
+            raw(Some("application/json"), br#"["x","alice","pw"]"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            raw(
+                Some("application/json"),
+                br#" ["password","alice","alice-password"]"#.to_vec(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
         (
             raw(
                 Some("application/json"),

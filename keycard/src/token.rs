@@ -349,9 +349,18 @@ impl IntoResponse for BodyError {
 }
 
 /// The grant a `/token` body asks for.
+/// A JSON body read as a struct only when it is an object: serde would also read a
+/// struct from an array of its fields in order (`["refresh_token", …]`).
+fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(bytes).ok()
+}
+
 pub(crate) fn parse_body(kind: BodyKind, bytes: &[u8]) -> Result<Grant, BodyError> {
     let creds: Credentials = match kind {
-        BodyKind::Json => serde_json::from_slice(bytes).map_err(|_| BodyError::Json)?,
+        BodyKind::Json => json_object(bytes).ok_or(BodyError::Json)?,
         BodyKind::Form => serde_urlencoded::from_bytes(bytes).map_err(|_| BodyError::Form)?,
     };
     match creds.grant_type.as_deref() {
@@ -583,7 +592,7 @@ async fn revoke_handler<U: UserStore>(
         Err(res) => return res,
     };
     let parsed: Result<RevokeRequest, ()> = match kind {
-        BodyKind::Json => serde_json::from_slice(&bytes).map_err(|_| ()),
+        BodyKind::Json => json_object(&bytes).ok_or(()),
         BodyKind::Form => serde_urlencoded::from_bytes(&bytes).map_err(|_| ()),
     };
     let Ok(RevokeRequest {

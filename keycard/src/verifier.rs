@@ -18,6 +18,11 @@ use crate::revocation::RevocationCheck;
 /// The default clock skew tolerated on `exp`, `nbf` and `iat`: 30 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
+/// The longest lifetime a token may have left by default: 30 days. Keycard's own tokens
+/// live 7 days; a token whose `exp` lies further ahead was minted by a key that should
+/// not have minted it, or to outlive every revocation.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// The longest token accepted, in bytes. Real tokens are a few hundred bytes; this
 /// bounds the work an attacker can ask for before the signature is checked.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -51,6 +56,10 @@ pub enum TokenError {
     WrongAudience,
     /// Revoked: logged out, its session ended, or its user's tokens cut off.
     Revoked,
+    /// The header's `typ` is neither `JWT` nor `at+jwt` (a JWE, a logout token, …).
+    WrongType,
+    /// `exp` lies further ahead than the longest lifetime accepted.
+    LifetimeTooLong,
 }
 
 impl TokenError {
@@ -69,6 +78,8 @@ impl TokenError {
             TokenError::WrongIssuer => "wrong issuer",
             TokenError::WrongAudience => "wrong audience",
             TokenError::Revoked => "token revoked",
+            TokenError::WrongType => "token type not accepted",
+            TokenError::LifetimeTooLong => "token lifetime too long",
         }
     }
 }
@@ -84,8 +95,10 @@ impl std::error::Error for TokenError {}
 /// Verifies tokens: signature first, with the algorithm pinned to the key, then the
 /// claims.
 ///
-/// Defaults to: `exp` required; `nbf` and `iat` checked when present; a leeway of
-/// [`DEFAULT_LEEWAY`]; `iss` and `aud` not checked unless set (when set, required).
+/// Defaults to: `exp` required, and at most [`DEFAULT_MAX_LIFETIME`] ahead; `nbf` and
+/// `iat` checked when present; a leeway of [`DEFAULT_LEEWAY`]; `iss` and `aud` not
+/// checked unless set (when set, required); a header `typ`, when present, of `JWT` or
+/// `at+jwt` (RFC 8725 §3.11; `application/` prefix and case ignored).
 ///
 /// Cloning is cheap.
 #[derive(Clone)]
@@ -103,6 +116,7 @@ enum KeySet {
 struct VerifierInner {
     keys: KeySet,
     leeway: u64,
+    max_lifetime: u64,
     issuer: Option<String>,
     audience: Option<String>,
     clock: Arc<dyn Clock>,
@@ -163,6 +177,7 @@ impl Verifier {
             inner: Arc::new(VerifierInner {
                 keys,
                 leeway: DEFAULT_LEEWAY.as_secs(),
+                max_lifetime: DEFAULT_MAX_LIFETIME.as_secs(),
                 issuer: None,
                 audience: None,
                 clock: Arc::new(SystemClock),
@@ -190,6 +205,13 @@ impl Verifier {
     /// Sets the tolerated clock skew.
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
         Arc::make_mut(&mut self.inner).leeway = leeway.as_secs();
+        self
+    }
+
+    /// Refuses tokens whose `exp` lies more than `max` (plus the leeway) ahead. Defaults
+    /// to [`DEFAULT_MAX_LIFETIME`].
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).max_lifetime = max.as_secs();
         self
     }
 
@@ -286,6 +308,9 @@ impl VerifierInner {
             return Err(TokenError::Expired);
         }
         let horizon = now.saturating_add(self.leeway);
+        if exp > horizon.saturating_add(self.max_lifetime) {
+            return Err(TokenError::LifetimeTooLong);
+        }
         if claims.not_before().is_some_and(|nbf| nbf > horizon) {
             return Err(TokenError::NotYetValid);
         }
@@ -319,6 +344,8 @@ struct JoseHeader<'a> {
     alg: Cow<'a, str>,
     #[serde(borrow, default)]
     kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "present")]
     crit: bool,
     #[serde(default, deserialize_with = "present")]
@@ -353,6 +380,9 @@ fn verify_signed(keys: &[VerifyingKey], token: &str) -> Result<Claims, TokenErro
     if header.crit || header.b64 {
         return Err(TokenError::Malformed);
     }
+    if header.typ.as_deref().is_some_and(|typ| !accepted_type(typ)) {
+        return Err(TokenError::WrongType);
+    }
     let alg = header
         .alg
         .parse::<jsonwebtoken::Algorithm>()
@@ -376,6 +406,16 @@ fn verify_signed(keys: &[VerifyingKey], token: &str) -> Result<Claims, TokenErro
         .decode_vec(payload, &mut buf)
         .map_err(|_| TokenError::Malformed)?;
     serde_json::from_slice(&buf).map_err(|_| TokenError::InvalidClaims)
+}
+
+/// `JWT` or `at+jwt` (RFC 9068), with or without `application/`, in any case (media
+/// types compare without case, RFC 7515 §4.1.9).
+fn accepted_type(typ: &str) -> bool {
+    let typ = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => typ.get(12..).unwrap_or(""),
+        _ => typ,
+    };
+    typ.eq_ignore_ascii_case("jwt") || typ.eq_ignore_ascii_case("at+jwt")
 }
 
 /// The key a token must verify against: same algorithm, and the same `kid` when the
@@ -496,6 +536,85 @@ mod tests {
                 .with_clock(clock());
             assert!(verify_only.verify(&token).is_ok());
         }
+    }
+
+    const TEST_SECRET: &[u8] = b"an example secret of 32 bytes!!!";
+
+    fn hs256_verifier() -> Verifier {
+        let key = SigningKey::hs256(&crate::Secret::new(TEST_SECRET.to_vec()).unwrap()).unwrap();
+        Verifier::new(key).with_clock(clock())
+    }
+
+    #[test]
+    fn properly_signed_tokens_of_another_type_are_refused() {
+        let verifier = hs256_verifier();
+        let payload = json!({"sub": "alice", "exp": NOW + 60});
+        for typ in ["JWE", "logout+jwt", "secevent+jwt", "", "application/jose"] {
+            let token = forge(json!({"alg": "HS256", "typ": typ}), payload.clone(), |m| {
+                hmac(TEST_SECRET, m)
+            });
+            assert_eq!(
+                verifier.verify(&token).unwrap_err(),
+                TokenError::WrongType,
+                "{typ:?}"
+            );
+        }
+        for typ in [
+            Some("JWT"),
+            Some("jwt"),
+            Some("at+jwt"),
+            Some("application/at+JWT"),
+            None,
+        ] {
+            let header = match typ {
+                Some(t) => json!({"alg": "HS256", "typ": t}),
+                None => json!({"alg": "HS256"}),
+            };
+            let token = forge(header, payload.clone(), |m| hmac(TEST_SECRET, m));
+            assert!(verifier.verify(&token).is_ok(), "{typ:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_that_outlive_the_maximum_lifetime_are_refused() {
+        let verifier = hs256_verifier();
+        let token = |exp: u64| {
+            forge(
+                json!({"alg": "HS256", "typ": "JWT"}),
+                json!({"sub": "alice", "exp": exp}),
+                |m| hmac(TEST_SECRET, m),
+            )
+        };
+        let max = DEFAULT_MAX_LIFETIME.as_secs();
+        assert!(verifier.verify(&token(NOW + max)).is_ok());
+        for exp in [NOW + max + 31, 1 << 62, u64::MAX / 2] {
+            assert_eq!(
+                verifier.verify(&token(exp)).unwrap_err(),
+                TokenError::LifetimeTooLong,
+                "{exp}"
+            );
+        }
+        let short = verifier.with_max_lifetime(Duration::from_secs(3600));
+        assert!(short.verify(&token(NOW + 3600)).is_ok());
+        assert_eq!(
+            short.verify(&token(NOW + 7200)).unwrap_err(),
+            TokenError::LifetimeTooLong
+        );
+    }
+
+    #[test]
+    fn jwks_keys_for_encryption_do_not_verify() {
+        let public = VerifyingKey::from_pem(&fixture("p256.pub.pem")).unwrap();
+        let mut jwk = public.jwk().unwrap().clone();
+        jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Encryption);
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+        jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+        assert!(VerifyingKey::from_jwk(&jwk).is_ok());
+        jwk.common.public_key_use = None;
+        jwk.common.key_operations = Some(vec![jsonwebtoken::jwk::KeyOperations::Encrypt]);
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+        jwk.common.key_operations = Some(vec![jsonwebtoken::jwk::KeyOperations::Verify]);
+        assert!(VerifyingKey::from_jwk(&jwk).is_ok());
     }
 
     #[test]
