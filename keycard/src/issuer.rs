@@ -53,6 +53,8 @@ pub struct IssuedToken {
     pub jti: String,
     /// Its `sid`.
     pub sid: String,
+    /// Its `iat`.
+    pub issued_at: u64,
 }
 
 impl std::fmt::Debug for IssuedToken {
@@ -174,6 +176,7 @@ impl Issuer {
             expires_in: ttl,
             jti,
             sid,
+            issued_at: now,
         })
     }
 }

@@ -154,6 +154,8 @@ pub struct FileTokenStore {
     clock: Arc<dyn Clock>,
     snapshot: RwLock<Arc<Snapshot>>,
     seen: Tracker,
+    /// Whether a file was ever read: one that vanishes after is an error to report.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for FileTokenStore {
@@ -176,6 +178,7 @@ impl FileTokenStore {
             clock,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             seen: Tracker::new(),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         };
         store.reload()?;
         Ok(store)
@@ -199,20 +202,56 @@ impl FileTokenStore {
     /// Re-reads the file if it changed; returns whether it did. On a malformed file the
     /// previous state stays in force and the error is returned.
     pub fn reload(&self) -> Result<bool, Error> {
-        let file = match self.seen.read_if_changed(&self.path)? {
+        let (file, missing) = match self.seen.read_if_changed(&self.path)? {
             Change::Unchanged => return Ok(false),
-            Change::Missing => TokenFile::default(),
-            Change::Contents(text) => TokenFile::parse(&text, &self.path)?,
+            Change::Missing => (
+                TokenFile::default(),
+                self.loaded.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            Change::Contents(text) => {
+                let file = TokenFile::parse(&text, &self.path)?;
+                self.loaded
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                (file, false)
+            }
         };
         let now = self.clock.now();
-        let live =
-            |m: BTreeMap<String, u64>| m.into_iter().filter(|(_, until)| *until >= now).collect();
+        // Revocations only ever end by expiring, so what was revoked stays revoked
+        // whatever the file says now: a file deleted, or put back from an older copy,
+        // never brings a revoked token back to life.
+        let old = self.current();
+        let live = |m: BTreeMap<String, u64>, old: &HashMap<String, u64>| -> HashMap<String, u64> {
+            let mut merged: HashMap<String, u64> = old
+                .iter()
+                .filter(|(_, until)| **until >= now)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            for (k, until) in m.into_iter().filter(|(_, until)| *until >= now) {
+                let entry = merged.entry(k).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+            merged
+        };
+        let mut cutoffs = old.cutoffs.clone();
+        for (user, cutoff) in file.user_cutoffs {
+            let entry = cutoffs.entry(user).or_insert(cutoff);
+            *entry = (*entry).max(cutoff);
+        }
         let fresh = Arc::new(Snapshot {
-            tokens: live(file.revoked_tokens),
-            sessions: live(file.revoked_sessions),
-            cutoffs: file.user_cutoffs.into_iter().collect(),
+            tokens: live(file.revoked_tokens, &old.tokens),
+            sessions: live(file.revoked_sessions, &old.sessions),
+            cutoffs,
         });
         *crate::sync::write(&self.snapshot) = fresh;
+        if missing {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "{}: the token store is gone; keeping the revocations last known",
+                    self.path.display()
+                ),
+            ));
+        }
         Ok(true)
     }
 
@@ -284,14 +323,23 @@ impl FileTokenStore {
         self.reload().map(|_| ())
     }
 
-    /// Creates a refresh token for `user` in session `sid`, valid for `ttl`. Blocking.
-    pub fn create_refresh(&self, user: &str, sid: &str, ttl: Duration) -> Result<String, Error> {
+    /// Creates a refresh token for `user` in session `sid`, valid for `ttl`, issued with
+    /// the access token whose `iat` is `issued_at`: a cut-off revokes both or neither
+    /// (an access token issued just after a `revoke-all`, in the same second, carries an
+    /// `iat` past the cut-off, and so does its refresh token). Blocking.
+    pub fn create_refresh(
+        &self,
+        user: &str,
+        sid: &str,
+        issued_at: u64,
+        ttl: Duration,
+    ) -> Result<String, Error> {
         let now = self.clock.now();
         let token = crate::random::long_id();
         let record = RefreshRecord {
             user: user.to_owned(),
             sid: sid.to_owned(),
-            issued: now,
+            issued: issued_at,
             expires: now.saturating_add(ttl.as_secs()),
             used: false,
         };
@@ -338,7 +386,7 @@ impl FileTokenStore {
                 RefreshRecord {
                     user: user.clone(),
                     sid: sid.clone(),
-                    issued: now,
+                    issued: now.max(cutoff),
                     expires: now.saturating_add(ttl.as_secs()),
                     used: false,
                 },
@@ -400,6 +448,10 @@ impl RevocationCheck for FileTokenStore {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use serde_json::json;
+    use std::fs;
+
+    const NOW: u64 = 1_000;
 
     fn claims(v: serde_json::Value) -> Claims {
         serde_json::from_value(v).unwrap()
@@ -460,7 +512,7 @@ mod tests {
     fn refresh_rotation_and_reuse_detection() {
         let (_dir, clock, store) = store();
         let first = store
-            .create_refresh("alice", "s1", Duration::from_secs(600))
+            .create_refresh("alice", "s1", NOW, Duration::from_secs(600))
             .unwrap();
         let text = std::fs::read_to_string(store.path()).unwrap();
         assert!(!text.contains(&first), "stored only as a hash");
@@ -488,7 +540,7 @@ mod tests {
         );
         // Expiry and unknown tokens.
         let third = store
-            .create_refresh("bob", "s2", Duration::from_secs(10))
+            .create_refresh("bob", "s2", NOW, Duration::from_secs(10))
             .unwrap();
         clock.advance(11);
         assert_eq!(
@@ -508,10 +560,35 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_or_older_token_store_keeps_the_revocations_last_known() {
+        let (_dir, _clock, store) = store();
+        store.revoke_token("j1", NOW + 600).unwrap();
+        FileTokenStore::revoke_user_at(store.path(), "bob", &ManualClock::new(NOW)).unwrap();
+        store.reload().unwrap();
+        let older = fs::read(store.path()).unwrap();
+        store.revoke_token("j2", NOW + 600).unwrap();
+        let revoked = |jti: &str, sub: &str| {
+            store.is_revoked(&claims(json!({"jti": jti, "sub": sub, "iat": NOW - 5})))
+        };
+        assert!(revoked("j1", "x") && revoked("j2", "x") && revoked("j3", "bob"));
+
+        fs::remove_file(store.path()).unwrap();
+        let err = store.reload().unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
+        assert!(revoked("j1", "x") && revoked("j2", "x") && revoked("j3", "bob"));
+
+        // Put back from an older copy: j2 stays revoked all the same.
+        fs::write(store.path(), older).unwrap();
+        assert!(store.reload().unwrap());
+        assert!(revoked("j1", "x") && revoked("j2", "x") && revoked("j3", "bob"));
+        assert!(!revoked("j4", "alice"));
+    }
+
+    #[test]
     fn revoke_all_kills_refresh_tokens() {
         let (_dir, clock, store) = store();
         let token = store
-            .create_refresh("alice", "s1", Duration::from_secs(600))
+            .create_refresh("alice", "s1", NOW, Duration::from_secs(600))
             .unwrap();
         FileTokenStore::revoke_user_at(store.path(), "alice", clock.as_ref()).unwrap();
         assert_eq!(

@@ -407,9 +407,23 @@ impl<U: UserStore> TokenEndpoint<U> {
                 return unavailable(1, "too many logins in progress; retry shortly");
             }
         };
-        let (Some(user), true) = (user, verdict.matched) else {
+        let (Some(_), true) = (&user, verdict.matched) else {
             tracing::info!(known_user = stored.is_some(), "login failed");
             return invalid_grant();
+        };
+        // The hash took a while: a `users passwd`, `set-role` or `remove` may have landed
+        // meanwhile. The token goes by the record as it is now, and only if the password
+        // checked is still its password.
+        let user = match self.users.find(&username).await {
+            Ok(Some(now)) if Some(now.password_hash()) == stored.as_deref() => now,
+            Ok(_) => {
+                tracing::info!("login failed: the user changed while the password was checked");
+                return invalid_grant();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "user store lookup failed");
+                return unavailable(1, "the user store is unavailable");
+            }
         };
         self.per_user.refund(&name_key);
         if verdict.needs_rehash
@@ -438,6 +452,13 @@ impl<U: UserStore> TokenEndpoint<U> {
         headers: Option<&HeaderMap>,
     ) -> Response {
         let sessions = self.sessions.as_ref();
+        // A `users revoke-all` (or passwd, set-role, remove) that returned before this
+        // login must be seen by it, or its token would be born revoked.
+        if let Some(s) = sessions
+            && let Err(e) = s.store.reload()
+        {
+            tracing::error!(error = %e, "token store not reloaded; keeping the last known state");
+        }
         let cutoff = sessions.and_then(|s| s.store.cutoff(user));
         let issued = match self.issuer.issue_after(user, role, sid, cutoff) {
             Ok(t) => t,
@@ -450,9 +471,11 @@ impl<U: UserStore> TokenEndpoint<U> {
             (Some(token), _) => Some(token),
             (None, Some(s)) if s.refresh_ttl.is_some() => {
                 let (store, ttl) = (s.store.clone(), s.refresh_ttl.unwrap_or_default());
-                let (user, sid) = (user.to_owned(), issued.sid.clone());
-                match tokio::task::spawn_blocking(move || store.create_refresh(&user, &sid, ttl))
-                    .await
+                let (user, sid, iat) = (user.to_owned(), issued.sid.clone(), issued.issued_at);
+                match tokio::task::spawn_blocking(move || {
+                    store.create_refresh(&user, &sid, iat, ttl)
+                })
+                .await
                 {
                     Ok(Ok(token)) => Some(token),
                     failed => {

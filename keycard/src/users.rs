@@ -398,7 +398,13 @@ impl FileUserStore {
 }
 
 impl UserStore for FileUserStore {
+    /// The user's record as the file holds it now: the file is checked for a change
+    /// first (one `stat`), so a login never goes by a record that `keycard users …` has
+    /// already replaced. On a malformed file the previous users stay in force.
     fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send {
+        if let Err(e) = self.reload() {
+            tracing::error!(error = %e, "users file not reloaded; keeping the previous users");
+        }
         let user = self.current().by_name.get(name).cloned();
         std::future::ready(Ok(user))
     }
