@@ -69,7 +69,7 @@ fn print_jwk(key: &VerifyingKey) -> anyhow::Result<()> {
     let Some(jwk) = key.jwk() else {
         bail!("not a public key");
     };
-    println!("kid: {}", key.key_id().unwrap_or("-"));
-    println!("{}", serde_json::to_string_pretty(jwk)?);
+    crate::print_line(&format!("kid: {}", key.key_id().unwrap_or("-")))?;
+    crate::print_line(&serde_json::to_string_pretty(jwk)?)?;
     Ok(())
 }

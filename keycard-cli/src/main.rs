@@ -33,6 +33,8 @@ fn main() -> ExitCode {
     let outcome = run(cli);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // `keycard users list | head -1`: the reader has what it wanted.
+        Err(Failure::Runtime(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(Failure::Config(e)) => {
             eprintln!("keycard: error: {e:#}");
             ExitCode::from(2)
@@ -42,6 +44,24 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `text` and a newline to standard output, as an error (not println!'s panic)
+/// when the reader has gone.
+pub fn print_line(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {

@@ -175,8 +175,21 @@ impl Drop for Demo {
 
 impl Demo {
     pub fn prepare(config: &mut ServeConfig) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("keycard-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
+        // A new directory of our own, never one that was there before: anyone may
+        // create names in /tmp, and a directory they made could be theirs to read.
+        let dir = std::env::temp_dir().join(format!(
+            "keycard-demo-{}-{}",
+            std::process::id(),
+            random_password()?
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let demo = Self {
             dir,

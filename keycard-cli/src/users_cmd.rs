@@ -88,10 +88,15 @@ fn list(path: &Path, json: bool) -> anyhow::Result<()> {
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&listed)?);
+        crate::print_line(&serde_json::to_string_pretty(&listed)?)?;
     } else {
         for u in listed {
-            println!("{}\t{}\t{}", u.name, u.role, u.created.unwrap_or("-"));
+            crate::print_line(&format!(
+                "{}\t{}\t{}",
+                u.name,
+                u.role,
+                u.created.unwrap_or("-")
+            ))?;
         }
     }
     Ok(())

@@ -5,7 +5,10 @@
 //! taken, the file is read afresh, changed, written to a temporary file in the same
 //! directory (mode 0600), fsynced, renamed over the original, and the directory
 //! fsynced. A crash at any instant leaves either the old or the new file, and two
-//! writers never lose each other's changes. Readers never lock: they see one whole
+//! writers never lose each other's changes. A path that is a symbolic link is written
+//! through: the link stays, and its target is replaced in the target's directory. The
+//! new version keeps the old one's mode and, where the writer may set them, its owner
+//! and group; a new file is created with mode 0600. Readers never lock: they see one whole
 //! version or the next, and tell versions apart by inode, size and modification time.
 
 use std::fs::{self, File, OpenOptions};
@@ -130,11 +133,46 @@ pub(crate) fn update<T>(
     path: &Path,
     change: impl FnOnce(Option<String>) -> Result<(Vec<u8>, T), Error>,
 ) -> Result<T, Error> {
+    let path = &resolve_links(path)?;
     let _lock = lock(path)?;
     remove_stale_temporaries(path);
     let (contents, out) = change(read(path)?)?;
     write_atomic(path, &contents)?;
     Ok(out)
+}
+
+/// The file a chain of symbolic links ends at (the path itself when it is none), so that
+/// a rename replaces the target and leaves the link in place.
+fn resolve_links(path: &Path) -> Result<PathBuf, Error> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&path).map_err(|e| {
+                    Error::io(format!("cannot read the link {}", path.display()), e)
+                })?;
+                path = parent_dir(&path).join(target);
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Io,
+        format!("{}: too many levels of symbolic links", path.display()),
+    ))
+}
+
+/// Gives the new version `file` the old version's mode, owner and group. The owner and
+/// group are kept where the writer may set them (root may; a user may keep a group of
+/// theirs) and silently left as the writer's otherwise.
+fn keep_ownership(file: &File, old: &fs::Metadata) -> std::io::Result<()> {
+    file.set_permissions(old.permissions())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+    }
+    Ok(())
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -218,6 +256,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+        if let Ok(old) = fs::metadata(path) {
+            keep_ownership(&f, &old)
+                .map_err(|e| Error::io(format!("cannot set the mode of {}", tmp.display()), e))?;
+        }
         f.write_all(bytes)
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
@@ -262,4 +304,68 @@ pub(crate) fn watch<T: Send + Sync + 'static>(
             }
         }
     })
+}
+
+#[cfg(test)]
+#[cfg(unix)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn write(path: &Path, text: &str) {
+        update(path, |_| Ok((text.as_bytes().to_vec(), ()))).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_file_is_written_through_its_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("real");
+        fs::create_dir(&real_dir).unwrap();
+        let target = real_dir.join("users.json");
+        fs::write(&target, "old").unwrap();
+        let link = dir.path().join("users.json");
+        std::os::unix::fs::symlink("real/users.json", &link).unwrap();
+
+        write(&link, "new");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(read(&link).unwrap().as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn mode_and_owner_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        write(&path, "first");
+        assert_eq!(
+            fs::metadata(&path).unwrap().mode() & 0o777,
+            0o600,
+            "new files are private"
+        );
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let before = fs::metadata(&path).unwrap();
+        write(&path, "second");
+        let after = fs::metadata(&path).unwrap();
+        assert_ne!(
+            before.ino(),
+            after.ino(),
+            "replaced, not rewritten in place"
+        );
+        assert_eq!(after.mode() & 0o777, 0o640);
+        assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+
+        // As root (CI), an owner other than the writer is kept too.
+        if after.uid() == 0 {
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+            write(&path, "third");
+            let after = fs::metadata(&path).unwrap();
+            assert_eq!((after.uid(), after.gid()), (65534, 65534));
+        }
+    }
 }

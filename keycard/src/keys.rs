@@ -564,7 +564,18 @@ impl PrivateKey {
     fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
         use p256::pkcs8::LineEnding;
         let pem = match self {
-            PrivateKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            // PKCS#8 v1 (RFC 8410 §7), without the public key: dalek's default v2
+            // (RFC 5958 OneAsymmetricKey) is what OpenSSL 3, Node and Python's
+            // `cryptography` fail to load.
+            PrivateKey::Ed25519(k) => {
+                use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
+                // Wiped on drop by the ed25519 crate.
+                let v1 = KeypairBytes {
+                    secret_key: k.to_bytes(),
+                    public_key: None,
+                };
+                v1.to_pkcs8_pem(LineEnding::LF)
+            }
             PrivateKey::P256(k) => k.to_pkcs8_pem(LineEnding::LF),
             PrivateKey::P384(k) => k.to_pkcs8_pem(LineEnding::LF),
             PrivateKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
