@@ -1,9 +1,11 @@
 //! Password hashing: Argon2id for new hashes, bcrypt accepted from Express-era files,
 //! and a bounded pool that keeps hashing off the async runtime.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, Version};
 use base64::Engine;
@@ -151,6 +153,8 @@ impl PasswordPolicy {
         }
         let Ok(parsed) = PasswordHash::new(stored) else {
             tracing::error!("a stored password hash is not a PHC string");
+            // As long as any other failed login: the dummy's work, no match.
+            self.verify_with(password, &self.dummy_hash(), memory);
             return Verification {
                 matched: false,
                 needs_rehash: false,
@@ -229,6 +233,49 @@ impl Memory {
     }
 }
 
+/// What verifying `stored` costs depends on this alone: the bcrypt variant and cost
+/// (`$2b$12`), or the Argon2 variant, version and parameters
+/// (`$argon2id$v=19$m=19456,t=2,p=1`). An unreadable hash is `unreadable`, verified as
+/// the policy's dummy.
+pub fn cost_kind(stored: &str) -> String {
+    if is_bcrypt(stored) {
+        return stored.get(..6).unwrap_or("$2b$").to_owned();
+    }
+    match PasswordHash::new(stored) {
+        Ok(parsed) => format!(
+            "${}$v={}${}",
+            parsed.algorithm,
+            parsed.version.unwrap_or(0x10),
+            parsed.params
+        ),
+        Err(_) => UNREADABLE.to_owned(),
+    }
+}
+
+const UNREADABLE: &str = "unreadable";
+
+/// A hash of `kind` that no password matches, to measure what verifying that kind costs.
+fn dummy_of_kind(kind: &str, policy: &PasswordPolicy) -> String {
+    if is_bcrypt(kind) {
+        let cost = kind
+            .get(4..6)
+            .and_then(|c| c.parse::<u32>().ok())
+            .unwrap_or(bcrypt::DEFAULT_COST);
+        let password = STANDARD_NO_PAD.encode(random::bytes::<16>());
+        return bcrypt::hash_with_salt(password, cost, random::bytes::<16>())
+            .map(|h| h.format_for_version(bcrypt::Version::TwoB))
+            .unwrap_or_else(|_| policy.dummy_hash());
+    }
+    if kind == UNREADABLE {
+        return policy.dummy_hash();
+    }
+    format!(
+        "{kind}${}${}",
+        STANDARD_NO_PAD.encode(random::bytes::<16>()),
+        STANDARD_NO_PAD.encode(random::bytes::<32>()),
+    )
+}
+
 fn is_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
 }
@@ -255,6 +302,10 @@ struct HasherInner {
     waiting: AtomicUsize,
     max_waiting: usize,
     dummy: String,
+    /// What verifying each hash kind takes, smoothed: kind -> duration.
+    costs: std::sync::Mutex<HashMap<String, Duration>>,
+    /// The longest of `costs`, with a margin: every verification takes at least this.
+    floor_nanos: AtomicU64,
 }
 
 impl fmt::Debug for Hasher {
@@ -284,6 +335,8 @@ impl Hasher {
                 waiting: AtomicUsize::new(0),
                 max_waiting,
                 dummy: policy.dummy_hash(),
+                costs: std::sync::Mutex::new(HashMap::new()),
+                floor_nanos: AtomicU64::new(0),
             }),
         }
     }
@@ -294,24 +347,77 @@ impl Hasher {
     }
 
     /// Verifies `password` against `stored`, or, when there is no such user, against a
-    /// dummy hash of the same cost, so both take the same time.
+    /// dummy hash of the policy's cost.
+    ///
+    /// Every verification then takes as long as the slowest hash kind measured so far
+    /// (see [`calibrate`](Self::calibrate)), plus a 10% margin, whatever the kind of
+    /// this one: an unknown user, a current Argon2id hash, an older Argon2 cost, a
+    /// bcrypt hash imported from Express and an unreadable hash all answer alike. The
+    /// wait is a timer, not work: it holds no hashing slot.
     pub async fn verify(
         &self,
         password: Zeroizing<String>,
         stored: Option<String>,
     ) -> Result<Verification, Busy> {
         let inner = self.inner.clone();
-        self.run(move |memory| match stored {
-            Some(hash) => inner.policy.verify_with(&password, &hash, memory),
-            None => {
-                inner.policy.verify_with(&password, &inner.dummy, memory);
-                Verification {
-                    matched: false,
-                    needs_rehash: false,
-                }
-            }
-        })
-        .await
+        let kind = stored
+            .as_deref()
+            .map_or_else(|| cost_kind(&self.inner.dummy), cost_kind);
+        let (verdict, took) = self
+            .run(move |memory| {
+                let started = Instant::now();
+                let verdict = match stored {
+                    Some(hash) => inner.policy.verify_with(&password, &hash, memory),
+                    None => {
+                        inner.policy.verify_with(&password, &inner.dummy, memory);
+                        Verification {
+                            matched: false,
+                            needs_rehash: false,
+                        }
+                    }
+                };
+                (verdict, started.elapsed())
+            })
+            .await?;
+        let floor = self.inner.observe(&kind, took);
+        tokio::time::sleep(floor.saturating_sub(took)).await;
+        Ok(verdict)
+    }
+
+    /// Measures each of `kinds` ([`cost_kind`]) not measured yet, by verifying a dummy
+    /// hash of that kind, so that [`verify`](Self::verify) makes every login as long as
+    /// the slowest kind *before* anyone logs in with one. The token endpoint calls it
+    /// with its store's [`hash_kinds`](crate::UserStore::hash_kinds) before each login:
+    /// the first login after a kind appears waits for its measurement, whoever logs in.
+    pub async fn calibrate(&self, kinds: &[String]) -> Result<(), Busy> {
+        let missing: Vec<String> = {
+            let costs = lock(&self.inner.costs);
+            kinds
+                .iter()
+                .filter(|k| !costs.contains_key(*k))
+                .cloned()
+                .collect()
+        };
+        for kind in missing {
+            let policy = self.inner.policy;
+            let probe = kind.clone();
+            let took = self
+                .run(move |memory| {
+                    let dummy = dummy_of_kind(&probe, &policy);
+                    let password = STANDARD_NO_PAD.encode(random::bytes::<16>());
+                    let started = Instant::now();
+                    policy.verify_with(&password, &dummy, memory);
+                    started.elapsed()
+                })
+                .await?;
+            self.inner.observe(&kind, took);
+        }
+        Ok(())
+    }
+
+    /// The least time a verification takes now.
+    pub fn floor(&self) -> Duration {
+        Duration::from_nanos(self.inner.floor_nanos.load(Ordering::Relaxed))
     }
 
     /// Hashes `password` at the current policy.
@@ -359,6 +465,23 @@ impl Hasher {
     }
 }
 
+impl HasherInner {
+    /// Folds one measured verification of `kind` into its cost; returns the new floor.
+    fn observe(&self, kind: &str, took: Duration) -> Duration {
+        let mut costs = lock(&self.costs);
+        let cost = costs.entry(kind.to_owned()).or_insert(took);
+        // Smoothed, so one verification slowed by a busy machine moves the floor little.
+        *cost = (*cost * 4 + took) / 5;
+        let slowest = costs.values().max().copied().unwrap_or_default();
+        let floor = slowest + slowest / 10;
+        self.floor_nanos.store(
+            u64::try_from(floor.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        floor
+    }
+}
+
 /// One place in the hashing queue, given back on drop.
 struct Waiting<'a>(&'a AtomicUsize);
 
@@ -382,6 +505,58 @@ impl Drop for Waiting<'_> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn cost_kinds() {
+        let policy = PasswordPolicy::new(1024, 1, 1).unwrap();
+        assert_eq!(
+            cost_kind(&policy.hash("correct horse").unwrap()),
+            "$argon2id$v=19$m=1024,t=1,p=1"
+        );
+        assert_eq!(cost_kind(&bcrypt::hash("x", 5).unwrap()), "$2b$05");
+        assert_eq!(cost_kind("garbage"), "unreadable");
+        // A dummy of each kind costs what that kind costs, and matches nothing.
+        for kind in ["$2b$05", "$argon2id$v=19$m=2048,t=1,p=1", "unreadable"] {
+            let dummy = dummy_of_kind(kind, &policy);
+            if kind != "unreadable" {
+                assert_eq!(cost_kind(&dummy), kind);
+            }
+            assert!(!policy.verify("correct horse", &dummy).matched);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_login_waits_for_the_slowest_kind() {
+        let policy = PasswordPolicy::new(1024, 1, 1).unwrap();
+        let hasher = Hasher::with_limits(policy, 1, 8);
+        let bcrypt_user = bcrypt::hash("a-password", 8).unwrap();
+        hasher
+            .calibrate(&[cost_kind(&bcrypt_user), cost_kind(&hasher.inner.dummy)])
+            .await
+            .unwrap();
+        let floor = hasher.floor();
+        assert!(floor > Duration::ZERO);
+        // An unknown user (a cheap dummy) and an unreadable hash answer no sooner than
+        // the bcrypt user: the floor is a lower bound by construction (a timer).
+        for stored in [None, Some("garbage".to_owned())] {
+            let started = std::time::Instant::now();
+            let v = hasher
+                .verify(Zeroizing::new("wrong-password".into()), stored)
+                .await
+                .unwrap();
+            assert!(!v.matched);
+            assert!(
+                started.elapsed() >= floor,
+                "{:?} < {floor:?}",
+                started.elapsed()
+            );
+        }
+        let v = hasher
+            .verify(Zeroizing::new("a-password".into()), Some(bcrypt_user))
+            .await
+            .unwrap();
+        assert!(v.matched && v.needs_rehash);
+    }
 
     #[test]
     fn argon2id_round_trip_and_rehash_flag() {

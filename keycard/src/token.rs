@@ -400,6 +400,15 @@ impl<U: UserStore> TokenEndpoint<U> {
             }
         };
         let stored = user.as_ref().map(|u| u.password_hash().to_owned());
+        if self
+            .hasher
+            .calibrate(&self.users.hash_kinds())
+            .await
+            .is_err()
+        {
+            self.per_user.refund(&name_key);
+            return unavailable(1, "too many logins in progress; retry shortly");
+        }
         let verdict = match self.hasher.verify(password.clone(), stored.clone()).await {
             Ok(v) => v,
             Err(_busy) => {

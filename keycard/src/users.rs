@@ -100,6 +100,15 @@ pub trait UserStore: Send + Sync + 'static {
         old: &str,
         new: String,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The distinct cost kinds of the stored password hashes
+    /// ([`password::cost_kind`](crate::password::cost_kind): `$2b$12`, an Argon2 cost),
+    /// so that every login can take as long as the slowest kind and none tells whose
+    /// hash is cheaper. Defaults to none: a store that does not say leaves logins of a
+    /// kind not yet seen distinguishable until one was.
+    fn hash_kinds(&self) -> Arc<[String]> {
+        Arc::from(Vec::new())
+    }
 }
 
 fn allowed(c: char, extra: &[char]) -> bool {
@@ -293,6 +302,7 @@ impl Users {
 
 struct Snapshot {
     by_name: HashMap<String, User>,
+    kinds: Arc<[String]>,
 }
 
 /// The default [`UserStore`]: the JSON file described in the [module docs](self).
@@ -322,6 +332,7 @@ impl FileUserStore {
             path: path.into(),
             snapshot: RwLock::new(Arc::new(Snapshot {
                 by_name: HashMap::new(),
+                kinds: Arc::from(Vec::new()),
             })),
             seen: Tracker::new(),
         };
@@ -356,12 +367,20 @@ impl FileUserStore {
             Change::Missing => Users::default(),
             Change::Contents(text) => Users::parse(&text, &self.path)?,
         };
+        let kinds: std::collections::BTreeSet<String> = users
+            .users
+            .iter()
+            .map(|u| crate::password::cost_kind(&u.password_hash))
+            .collect();
         let by_name = users
             .users
             .into_iter()
             .map(|u| (u.name.clone(), u))
             .collect();
-        let fresh = Arc::new(Snapshot { by_name });
+        let fresh = Arc::new(Snapshot {
+            by_name,
+            kinds: kinds.into_iter().collect(),
+        });
         *crate::sync::write(&self.snapshot) = fresh;
         Ok(true)
     }
@@ -430,6 +449,10 @@ impl UserStore for FileUserStore {
         self.reload()?;
         Ok(changed)
     }
+
+    fn hash_kinds(&self) -> Arc<[String]> {
+        self.current().kinds.clone()
+    }
 }
 
 impl<T: UserStore> UserStore for Arc<T> {
@@ -443,6 +466,9 @@ impl<T: UserStore> UserStore for Arc<T> {
         new: String,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         (**self).upgrade_password_hash(name, old, new)
+    }
+    fn hash_kinds(&self) -> Arc<[String]> {
+        (**self).hash_kinds()
     }
 }
 
