@@ -14,6 +14,7 @@ mod harness;
 
 mod cli_users;
 mod config;
+mod differential;
 mod gateway;
 mod hostile;
 mod keys;
