@@ -12,6 +12,7 @@
 
 mod harness;
 
+mod boundary;
 mod cli_users;
 mod config;
 mod differential;
