@@ -24,7 +24,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::any;
 use http::header::HeaderName;
 use http::{HeaderMap, Method, StatusCode};
 
@@ -134,7 +134,9 @@ struct ForwardAuth {
 }
 
 /// The `/auth/verify` route (see the module docs): 200 with the identity headers, or the
-/// 400 / 401 / 403 the request itself would have had.
+/// 400 / 401 / 403 the request itself would have had. It answers every method: nginx's
+/// `auth_request` asks with the original request's method (a POST is asked as a POST),
+/// and the method judged is the header's anyway.
 pub fn forward_auth(
     verifier: Verifier,
     rules: Arc<Rules>,
@@ -142,7 +144,7 @@ pub fn forward_auth(
     headers: ForwardAuthHeaders,
 ) -> Router {
     Router::new()
-        .route("/auth/verify", get(verify_forwarded))
+        .route("/auth/verify", any(verify_forwarded))
         .with_state(ForwardAuth {
             verifier,
             rules,

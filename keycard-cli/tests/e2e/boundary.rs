@@ -289,7 +289,13 @@ fn keycard_paths_it_does_not_serve_are_never_forwarded() {
     let token = issuer.token("bob", "bob-password");
     let r = send(&node, "POST", "/revoke", None, "Content-Length: 0\r\n");
     assert_eq!((r.status, forwarded(&r)), (401, false), "/revoke");
-    let r = send(&node, "POST", "/revoke", Some(&token), "Content-Length: 0\r\n");
+    let r = send(
+        &node,
+        "POST",
+        "/revoke",
+        Some(&token),
+        "Content-Length: 0\r\n",
+    );
     assert_eq!((r.status, forwarded(&r)), (404, false), "/revoke");
 }
 

@@ -27,7 +27,8 @@
 //! security-boundary issue did): `KEYCARD_DIFF_BIN` runs that binary instead,
 //! `KEYCARD_DIFF_EXAMPLES` takes the proxy configs from that folder, and
 //! `KEYCARD_DIFF_LEGACY=1` leaves out the flags it did not have; the test then reports
-//! the violations it finds instead of failing.
+//! the violations it finds instead of failing. `KEYCARD_DIFF_DUMP=FILE` appends every
+//! case and its outcome to FILE.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -654,6 +655,7 @@ fn run_pair(front: Front, upstream: Upstream) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x5eed_cafe);
     let cases = corpus(n, seed);
+    let dump = std::env::var_os("KEYCARD_DIFF_DUMP");
     let mut served = 0;
     let mut statuses = std::collections::BTreeMap::new();
     let mut violations = Vec::new();
@@ -663,7 +665,25 @@ fn run_pair(front: Front, upstream: Upstream) {
             served += 1;
         }
         *statuses.entry(seen.status).or_insert(0) += 1;
-        for why in judge(case, &seen) {
+        if let Some(dump) = &dump {
+            let line = format!(
+                "{front:?}+{upstream:?}\t{}\t{}\t{:?}\t{:?}\t{}\t{:?}\n",
+                case.method, case.target, case.headers, case.caller, seen.status, seen.route
+            );
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dump)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
+        let mut whys = judge(case, &seen);
+        if seen.status >= 500 {
+            whys.push(format!(
+                "a {} answer: a malformed request gets a 4xx",
+                seen.status
+            ));
+        }
+        for why in whys {
             violations.push(format!(
                 "{} {} {:?} as {:?} -> {}: {why}",
                 case.method, case.target, case.headers, case.caller, seen.status

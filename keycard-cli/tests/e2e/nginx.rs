@@ -130,4 +130,15 @@ fn auth_request_in_front_of_an_api() {
     assert_eq!(get("/admin/stats", Some(&alice), "").status, 200);
     assert_eq!(get("/status", None, "").status, 200);
     assert_eq!(get("/%61dmin/stats", Some(&bob), "").status, 403);
+    // nginx asks with the original method: a POST is asked as a POST, and answered.
+    let post = |target: &str, token: &str| {
+        request(addr, format!("POST {target} HTTP/1.1\r\nHost: api.example\r\nAuthorization: Bearer {token}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}").as_bytes())
+    };
+    let r = post("/api/orders", &bob);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["method"], "POST");
+    assert_eq!(post("/admin/stats", &bob).status, 403);
+    // A question Keycard refuses as malformed is the client's 400, in JSON, not nginx's 500.
+    let r = get("/docs/..;/admin/stats", Some(&alice), "");
+    assert_eq!((r.status, r.error()), (400, "invalid_request".to_owned()));
 }
