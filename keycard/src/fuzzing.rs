@@ -61,9 +61,26 @@ pub fn users_file(data: &[u8]) {
     let _ = crate::users::Users::parse_bytes(data);
 }
 
-/// Normalizes `data` as a request path.
+/// Normalizes `data` as a request path, folds it, and judges it by a rule set: a
+/// normalized path always folds (what `normalize` lets through, `fold` never refuses).
 pub fn path(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = crate::path::normalize(text);
+    static RULES: OnceLock<crate::Rules> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        crate::Rules::new()
+            .public("/docs*")
+            .and_then(|r| r.public("/status"))
+            .and_then(|r| Ok(r.rule(crate::Rule::new("/admin*")?.roles(["admin"]))))
+            .unwrap_or_default()
+    });
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = crate::path::fold(text);
+    if let Ok(normal) = crate::path::normalize(text) {
+        assert!(
+            crate::path::fold(&normal).is_ok(),
+            "a normalized path that does not fold: {normal:?}"
+        );
+        let _ = rules.decide(&http::Method::GET, &normal);
     }
 }
