@@ -30,7 +30,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use crate::auth::{AuthError, decide_refetching, same_header};
 use crate::error::{Error, ErrorKind};
-use crate::gateway::IdentityHeaders;
+use crate::gateway::{IdentityHeaders, header_name};
 use crate::rules::Rules;
 use crate::verifier::Verifier;
 
@@ -85,17 +85,9 @@ impl ForwardAuthHeaders {
 
     /// Headers of your choosing (for Envoy's `ext_authz` with `headers_to_add`, say).
     pub fn custom(uri: &str, method: &str) -> Result<Self, Error> {
-        let name = |n: &str| {
-            HeaderName::try_from(n).map_err(|_| {
-                Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!("invalid header name {n:?}"),
-                )
-            })
-        };
         Ok(Self {
-            uri: name(uri)?,
-            method: name(method)?,
+            uri: header_name(uri)?,
+            method: header_name(method)?,
         })
     }
 

@@ -88,18 +88,10 @@ impl Default for IdentityHeaders {
 impl IdentityHeaders {
     /// Custom names, e.g. `Remote-User`.
     pub fn new(user: &str, role: &str, claims: &str) -> Result<Self, Error> {
-        let name = |n: &str| {
-            HeaderName::try_from(n).map_err(|_| {
-                Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!("invalid header name {n:?}"),
-                )
-            })
-        };
         Ok(Self {
-            user: name(user)?,
-            role: name(role)?,
-            claims: name(claims)?,
+            user: header_name(user)?,
+            role: header_name(role)?,
+            claims: header_name(claims)?,
         })
     }
 
@@ -145,6 +137,16 @@ impl IdentityHeaders {
             ),
         ]
     }
+}
+
+/// A header name from the configuration.
+pub(crate) fn header_name(name: &str) -> Result<HeaderName, Error> {
+    HeaderName::try_from(name).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidConfig,
+            format!("invalid header name {name:?}"),
+        )
+    })
 }
 
 /// Removes every header a client may not send on (see the module docs).

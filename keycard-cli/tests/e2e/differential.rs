@@ -182,45 +182,15 @@ fn start_front(
     env: &Env,
     keycard: SocketAddr,
     api: SocketAddr,
-) -> Option<(Option<Proc>, SocketAddr)> {
+) -> Option<(Option<Running>, SocketAddr)> {
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     match front {
         Front::Gateway => Some((None, keycard)),
         Front::Nginx => {
-            let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-                .into_iter()
-                .find(|p| std::path::Path::new(p).exists())
-            else {
-                return required("nginx");
-            };
-            let prefix = env.path("nginx");
-            std::fs::create_dir_all(prefix.join("logs")).unwrap();
-            std::fs::write(
-                prefix.join("nginx.conf"),
-                example("nginx.conf", port, keycard, api),
-            )
-            .unwrap();
-            let globals = format!(
-                "daemon off; pid {0}/nginx.pid; error_log {0}/error.log;",
-                prefix.display()
-            );
-            let child = Command::new(nginx)
-                .args([
-                    "-p",
-                    prefix.to_str().unwrap(),
-                    "-c",
-                    "nginx.conf",
-                    "-g",
-                    &globals,
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap();
-            let proc = Proc(child);
-            wait_listening(addr, "nginx");
-            Some((Some(proc), addr))
+            let config = example("nginx.conf", port, keycard, api);
+            let nginx = crate::nginx::run_nginx(env, &config, addr)?;
+            Some((Some(Box::new(nginx) as Running), addr))
         }
         Front::Caddy => {
             let Some(caddy) = ["/usr/bin/caddy", "/usr/local/bin/caddy"]
@@ -248,10 +218,13 @@ fn start_front(
                 .unwrap();
             let proc = Proc(child);
             wait_listening(addr, "Caddy");
-            Some((Some(proc), addr))
+            Some((Some(Box::new(proc) as Running), addr))
         }
     }
 }
+
+/// A front proxy, running until dropped (held only for that).
+type Running = Box<dyn std::any::Any>;
 
 /// Who calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

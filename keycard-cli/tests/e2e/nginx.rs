@@ -4,12 +4,13 @@
 //! Needs nginx (Debian package `nginx`, which `.ci/run` installs). Without it the test is
 //! skipped when run by hand, and fails under CI (`CI` set).
 
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-struct Nginx(Child);
+pub struct Nginx(Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
@@ -18,22 +19,56 @@ impl Drop for Nginx {
     }
 }
 
-fn nginx_binary() -> Option<&'static str> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+/// Runs nginx with `config` (an nginx.conf listening on `addr`) under a prefix in `env`,
+/// until dropped. `None` when nginx is not installed, which only a run by hand may skip.
+pub fn run_nginx(env: &Env, config: &str, addr: SocketAddr) -> Option<Nginx> {
+    let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-}
-
-#[test]
-fn auth_request_in_front_of_an_api() {
-    let Some(nginx) = nginx_binary() else {
+    else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must install nginx (see .ci/run)"
         );
         eprintln!("skipped: nginx is not installed");
-        return;
+        return None;
     };
+    let prefix = env.path("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    std::fs::write(prefix.join("nginx.conf"), config).unwrap();
+    let globals = format!(
+        "daemon off; pid {0}/nginx.pid; error_log {0}/error.log;",
+        prefix.display()
+    );
+    let child = Nginx(
+        Command::new(nginx)
+            .args([
+                "-p",
+                prefix.to_str().unwrap(),
+                "-c",
+                "nginx.conf",
+                "-g",
+                &globals,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start: {:?}",
+            std::fs::read_to_string(prefix.join("error.log"))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(child)
+}
+
+#[test]
+fn auth_request_in_front_of_an_api() {
     let env = Env::new();
     env.add_user("alice", "admin", "alice-password");
     env.add_user("bob", "user", "bob-password");
@@ -54,38 +89,10 @@ fn auth_request_in_front_of_an_api() {
         .replace("127.0.0.1:8000", &format!("127.0.0.1:{port}"))
         .replace("127.0.0.1:8080", &keycard.addr.to_string())
         .replace("127.0.0.1:3000", &echo.addr.to_string());
-    let prefix = env.path("nginx");
-    std::fs::create_dir_all(prefix.join("logs")).unwrap();
-    std::fs::write(prefix.join("nginx.conf"), config).unwrap();
-    let globals = format!(
-        "daemon off; pid {0}/nginx.pid; error_log {0}/error.log;",
-        prefix.display()
-    );
-    let _nginx = Nginx(
-        Command::new(nginx)
-            .args([
-                "-p",
-                prefix.to_str().unwrap(),
-                "-c",
-                "nginx.conf",
-                "-g",
-                &globals,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not start: {:?}",
-            std::fs::read_to_string(prefix.join("error.log"))
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let Some(_nginx) = run_nginx(&env, &config, addr) else {
+        return;
+    };
     let get = |target: &str, token: Option<&str>, extra: &str| {
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
