@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use keycard::{
     FileTokenStore, FileUserStore, Hasher, Issuer, RemoteJwks, SystemClock, TokenEndpoint,
-    Verifier, token_store_path, users::Users,
+    Verifier, store::users::Users, token_store_path,
 };
 
 use crate::Failure;

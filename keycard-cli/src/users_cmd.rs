@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use keycard::password::check_password;
-use keycard::users::{check_role, check_username};
+use keycard::login::password::check_password;
+use keycard::store::users::{check_role, check_username};
 use keycard::{FileTokenStore, FileUserStore, PasswordPolicy, SystemClock, token_store_path};
 use serde::Serialize;
 use zeroize::Zeroizing;

@@ -49,16 +49,16 @@ pub fn token_body(data: &[u8]) {
         return;
     };
     let kind = if first % 2 == 0 {
-        crate::token::BodyKind::Json
+        crate::login::endpoint::BodyKind::Json
     } else {
-        crate::token::BodyKind::Form
+        crate::login::endpoint::BodyKind::Form
     };
-    let _ = crate::token::parse_body(kind, body);
+    let _ = crate::login::endpoint::parse_body(kind, body);
 }
 
 /// Parses `data` as a users file.
 pub fn users_file(data: &[u8]) {
-    let _ = crate::users::Users::parse_bytes(data);
+    let _ = crate::store::users::Users::parse_bytes(data);
 }
 
 /// Normalizes `data` as a request path, folds it, and judges it by a rule set: a
@@ -75,10 +75,10 @@ pub fn path(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = crate::path::fold(text);
-    if let Ok(normal) = crate::path::normalize(text) {
+    let _ = crate::auth::path::fold(text);
+    if let Ok(normal) = crate::auth::path::normalize(text) {
         assert!(
-            crate::path::fold(&normal).is_ok(),
+            crate::auth::path::fold(&normal).is_ok(),
             "a normalized path that does not fold: {normal:?}"
         );
         let _ = rules.decide(&http::Method::GET, &normal);

@@ -29,16 +29,23 @@
 //!
 //! # Layout
 //!
-//! - `auth`: the verifying middleware ([`AuthLayer`]) and the role guard
-//!   ([`RequireRoleLayer`]); `extract`: the [`Claims`] extractors.
-//! - `rules` and `path`: which requests are public, matched on the normalized path.
-//! - `keys`, `issuer`, `verifier`, `claims`: signing and verifying tokens; `jwks`: the
-//!   keys of a remote issuer, for verify-only nodes.
-//! - `token`: the `/token` endpoint over a [`UserStore`]; `users`: the file store.
-//! - `password`: Argon2id (and bcrypt import) on a bounded blocking pool.
-//! - `ratelimit`, `duration`: login throttling and `7d` / `10/m` parsing.
-//! - `server`: the `keycard serve` application and its HTTP loop.
-//! - `clock`, `secret`, `error`: time, the HS256 secret, errors.
+//! One folder per product, and a few support files:
+//!
+//! - `jwt/`: the JWT core, no HTTP and no storage — keys and algorithms ([`SigningKey`],
+//!   [`VerifyingKey`]), the HS256 [`Secret`], [`Claims`], the [`Issuer`], the
+//!   [`Verifier`] and a remote issuer's keys ([`RemoteJwks`]).
+//! - [`auth`]: the verifying middleware ([`AuthLayer`]), the one request decision shared
+//!   with gateway mode and forward auth, path normalization ([`auth::path`]), the
+//!   [`Rules`], the role guard ([`RequireRoleLayer`]) and the [`Claims`] extractors.
+//! - [`login`]: `POST /token` and `/revoke` ([`TokenEndpoint`]), body parsing, login rate
+//!   limits, the client's address behind [`TrustedProxies`], and password hashing
+//!   ([`login::password`]).
+//! - [`store`]: durable files, the users file ([`FileUserStore`] behind [`UserStore`]) and
+//!   the token store ([`FileTokenStore`]).
+//! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`app`]),
+//!   gateway mode ([`Gateway`]), forward auth ([`forward_auth()`]) and the JSON errors.
+//! - `clock`, `duration`, `error`, `random`, `sync`: time, `7d` / `10/m` parsing, errors,
+//!   randomness, locks that outlive poisoning.
 //!
 //! # Security
 //!
@@ -50,61 +57,48 @@
 
 #[cfg(test)]
 mod attack_tests;
-mod auth;
-mod body;
-mod claims;
-mod client;
+pub mod auth;
 mod clock;
-mod durable;
 mod duration;
 mod error;
-mod extract;
-mod forward_auth;
 #[doc(hidden)]
 pub mod fuzzing;
-mod gateway;
-mod http_error;
-mod issuer;
-mod jwks;
-mod keys;
-pub mod password;
-pub mod path;
+mod jwt;
+pub mod login;
 mod random;
-mod ratelimit;
-mod revocation;
-mod rules;
-mod secret;
 mod server;
+pub mod store;
 mod sync;
-mod token;
-pub mod users;
-mod verifier;
 
 #[cfg(test)]
 mod router_tests;
 
+pub use auth::rules::{Access, Rule, Rules};
 pub use auth::{Auth, AuthError, AuthLayer, RequireRole, RequireRoleLayer, ResponseFuture};
-pub use claims::{Audience, Claims, Extra};
-pub use client::{Cidr, TrustedProxies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Rate, parse_duration};
 pub use error::{Error, ErrorKind};
-pub use forward_auth::{ForwardAuthHeaders, forward_auth};
-pub use gateway::{Gateway, IdentityHeaders};
 pub use http::Method;
-pub use http_error::{method_not_allowed, not_found};
-pub use issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
-pub use jwks::RemoteJwks;
-pub use keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
-pub use password::{Hasher, PasswordPolicy};
-pub use ratelimit::RateLimiter;
-pub use revocation::{FileTokenStore, RefreshError, RevocationCheck, Rotation, token_store_path};
-pub use rules::{Access, Rule, Rules};
-pub use secret::{MIN_SECRET_LEN, Secret};
-pub use server::{
+pub use jwt::claims::{Audience, Claims, Extra};
+pub use jwt::issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
+pub use jwt::jwks::RemoteJwks;
+pub use jwt::keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
+pub use jwt::secret::{MIN_SECRET_LEN, Secret};
+pub use jwt::verifier::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, TokenError, Verifier,
+};
+pub use login::client_addr::{Cidr, TrustedProxies};
+pub use login::endpoint::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
+pub use login::password::{Hasher, PasswordPolicy};
+pub use login::ratelimit::RateLimiter;
+pub use server::errors::{method_not_allowed, not_found};
+pub use server::forward_auth::{ForwardAuthHeaders, forward_auth};
+pub use server::gateway::{Gateway, IdentityHeaders};
+pub use server::serve::{
     ALWAYS_PUBLIC, AppOptions, JWKS_MAX_AGE, RESERVED, ServerLimits, app, app_with, jwks_document,
     serve, serve_rules, verify_only_app,
 };
-pub use token::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
-pub use users::{FileUserStore, User, UserStore};
-pub use verifier::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, TokenError, Verifier};
+pub use store::tokens::{
+    FileTokenStore, RefreshError, RevocationCheck, Rotation, token_store_path,
+};
+pub use store::users::{FileUserStore, User, UserStore};

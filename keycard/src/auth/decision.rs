@@ -10,10 +10,10 @@ use std::borrow::Cow;
 use http::{HeaderMap, Method};
 
 use super::{AuthError, bearer_token, require_role};
-use crate::claims::Claims;
-use crate::path;
-use crate::rules::{Access, Rules};
-use crate::verifier::Verifier;
+use crate::auth::path;
+use crate::auth::rules::{Access, Rules};
+use crate::jwt::claims::Claims;
+use crate::jwt::verifier::Verifier;
 
 /// Headers that make frameworks (Express's `method-override`, Rails, Symfony, ASP.NET)
 /// serve a request as another method than the one Keycard judged. A request carrying

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use tower::Layer;
 
 use super::Auth;
-use crate::rules::Rules;
-use crate::verifier::Verifier;
+use crate::auth::rules::Rules;
+use crate::jwt::verifier::Verifier;
 
 /// Applies [`Auth`] to a service: every request needs a valid bearer token unless the
 /// rules say otherwise.

@@ -1,6 +1,11 @@
 //! The verifying middleware: a tower [`Layer`](tower::Layer) that normalizes the path,
 //! applies the [`Rules`](crate::Rules), checks `Authorization: Bearer …`, and hands
-//! the verified [`Claims`](crate::Claims) to handlers in the request's extensions.
+//! the verified [`Claims`] to handlers in the request's extensions.
+//!
+//! - `decision`: the one request decision, shared with gateway mode and forward auth;
+//! - [`path`]: normalization and the router fold; `rules`: what a request needs;
+//! - `layer`, `service`, `future`, `response`: the middleware; `role`: the role guard;
+//!   `extract`: the [`Claims`] extractors.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -16,10 +21,13 @@
 //! ```
 
 mod decision;
+pub(crate) mod extract;
 mod future;
 mod layer;
+pub mod path;
 mod response;
 mod role;
+pub(crate) mod rules;
 mod service;
 
 pub(crate) use decision::{decide_refetching, same_header};
@@ -30,7 +38,7 @@ pub use role::{RequireRole, RequireRoleLayer};
 pub use service::Auth;
 pub(crate) use service::bearer_token;
 
-use crate::claims::Claims;
+use crate::jwt::claims::Claims;
 
 /// The one role check, shared by the rules ([`Access::Roles`](crate::Access)) and the
 /// role guard: the token's `role` must be one of `roles`.

@@ -1,9 +1,9 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
-use crate::http_error::json_error;
-use crate::path::PathError;
-use crate::verifier::TokenError;
+use crate::auth::path::PathError;
+use crate::jwt::verifier::TokenError;
+use crate::server::errors::json_error;
 
 /// Why a request was refused before reaching the handler, and the response it gets
 /// (RFC 6750 §3).

@@ -7,7 +7,7 @@ use tower::{Layer, Service};
 
 use super::future::dispatch;
 use super::{AuthError, ResponseFuture, require_role};
-use crate::claims::Claims;
+use crate::jwt::claims::Claims;
 
 /// A role guard for a route or a router: lets through requests whose verified token
 /// has one of the given roles; others get 403 `insufficient_scope`, or 401

@@ -10,18 +10,18 @@ use tower::Service;
 use super::decision::decide;
 use super::future::{dispatch, take_ready};
 use super::{AuthError, ResponseFuture};
-use crate::path;
-use crate::rules::Rules;
-use crate::verifier::{TokenError, Verifier};
+use crate::auth::path;
+use crate::auth::rules::Rules;
+use crate::jwt::verifier::{TokenError, Verifier};
 
 /// The verifying service; see [`AuthLayer`](super::AuthLayer).
 ///
 /// For each request, in this order:
 ///
-/// 1. the path is normalized ([`crate::path`]); a refused path gets 400, and the
+/// 1. the path is normalized ([`crate::auth::path`]); a refused path gets 400, and the
 ///    request passed on carries the normalized path;
 /// 2. the rules decide what the request needs;
-/// 3. the bearer token, if needed, is verified; the [`Claims`] go into the request's
+/// 3. the bearer token, if needed, is verified; the [`Claims`](crate::Claims) go into the request's
 ///    extensions.
 ///
 /// Any refusal is a response ([`AuthError`]), never an error of the service.

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use jsonwebtoken::{Header, encode};
 
-use crate::claims::IssuedClaims;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
-use crate::keys::SigningKey;
+use crate::jwt::claims::IssuedClaims;
+use crate::jwt::keys::SigningKey;
 use crate::random;
 
 /// The default token lifetime: 7 days, as the Express original.

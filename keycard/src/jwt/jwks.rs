@@ -38,7 +38,7 @@ use hyper_util::rt::TokioIo;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::error::{Error, ErrorKind};
-use crate::keys::VerifyingKey;
+use crate::jwt::keys::VerifyingKey;
 
 /// The largest JWKS document read, in bytes.
 const MAX_JWKS_LEN: usize = 256 * 1024;

@@ -7,7 +7,7 @@
 //!
 //! # Matching
 //!
-//! Patterns match the *normalized* path (see [`crate::path`]) byte-for-byte and
+//! Patterns match the *normalized* path (see [`crate::auth::path`]) byte-for-byte and
 //! case-sensitively. A pattern ending in `*` matches every path that starts with what
 //! precedes the `*` (`/docs*` matches `/docs`, `/docs/x` and `/docsx`); any other
 //! pattern matches only itself (`/token` matches neither `/token/` nor `/TOKEN`).
@@ -20,7 +20,7 @@
 //! The router that serves the request may fold spellings together that the byte-exact
 //! match keeps apart: Express matches without case and ignores a trailing slash, Tomcat
 //! and Spring cut `;` parameters, some decode twice. So a request is judged twice: once
-//! as it is, and once as its [`fold`](crate::path::fold) against the folded patterns —
+//! as it is, and once as its [`fold`](crate::auth::path::fold) against the folded patterns —
 //! and it needs what *both* judgements require. A public exemption therefore applies
 //! only to the exact spelling (`/status` is public, `/STATUS` and `/status;x` need a
 //! token), while a rule that requires something covers every folded spelling
@@ -34,8 +34,8 @@ use std::borrow::Cow;
 
 use http::Method;
 
+use crate::auth::path;
 use crate::error::{Error, ErrorKind};
-use crate::path;
 
 /// What a matching request needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,7 +95,7 @@ impl Pattern {
         }
         if !body.is_empty() {
             // A pattern that is not itself a normal path could never match one.
-            match crate::path::normalize(body) {
+            match crate::auth::path::normalize(body) {
                 Ok(n) if n == body => {}
                 Ok(_) => {
                     return Err(bad(

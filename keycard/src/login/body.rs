@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::BodyExt;
 
-use crate::http_error::json_error;
+use crate::server::errors::json_error;
 
 /// How much past the limit is read and thrown away before answering 413, so that a
 /// client that sent a body just over the limit reads the 413 rather than a connection

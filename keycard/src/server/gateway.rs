@@ -2,7 +2,7 @@
 //!
 //! - [`Gateway`] forwards every request Keycard does not answer itself to an upstream,
 //!   once the rules allow it, with the caller's identity in headers;
-//! - [`forward_auth`](crate::forward_auth()) answers the same question for a request a
+//! - [`forward_auth`](crate::server::forward_auth()) answers the same question for a request a
 //!   front proxy received.
 //!
 //! # Header hygiene
@@ -39,10 +39,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::auth::same_header;
-use crate::claims::Claims;
-use crate::client::TrustedProxies;
 use crate::error::{Error, ErrorKind};
-use crate::http_error::json_error;
+use crate::jwt::claims::Claims;
+use crate::login::client_addr::TrustedProxies;
+use crate::server::errors::json_error;
 
 /// Forwarding headers a client may not write (see the module docs), by folded name.
 const FORWARDING_HEADERS: [&str; 18] = [

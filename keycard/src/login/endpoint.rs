@@ -15,17 +15,17 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::body::read_limited;
-use crate::claims::Claims;
-use crate::client::{self, TrustedProxies};
 use crate::duration::Rate;
-use crate::http_error::{json_error, method_not_allowed, unavailable};
-use crate::issuer::Issuer;
-use crate::password::Hasher;
-use crate::ratelimit::RateLimiter;
-use crate::revocation::{FileTokenStore, RefreshError};
-use crate::users::UserStore;
-use crate::verifier::Verifier;
+use crate::jwt::claims::Claims;
+use crate::jwt::issuer::Issuer;
+use crate::jwt::verifier::Verifier;
+use crate::login::body::read_limited;
+use crate::login::client_addr::{self, TrustedProxies};
+use crate::login::password::Hasher;
+use crate::login::ratelimit::RateLimiter;
+use crate::server::errors::{json_error, method_not_allowed, unavailable};
+use crate::store::tokens::{FileTokenStore, RefreshError};
+use crate::store::users::UserStore;
 
 /// The largest `/token` body accepted, in bytes.
 pub const MAX_TOKEN_BODY: usize = 8 * 1024;
@@ -278,7 +278,7 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
         });
     if let Some(peer) = peer {
         let client = ep.proxies.client(peer, req.headers());
-        if let Err(retry) = ep.per_ip.acquire(&client::bucket(client)) {
+        if let Err(retry) = ep.per_ip.acquire(&client_addr::bucket(client)) {
             tracing::info!(%client, "login throttled for this address");
             return slow_down(retry);
         }
@@ -616,7 +616,7 @@ async fn revoke_handler<U: UserStore>(
     req: Request,
 ) -> Response {
     let Some(sessions) = ep.sessions.as_ref() else {
-        return crate::http_error::not_found().await;
+        return crate::server::errors::not_found().await;
     };
     let (parts, body) = req.into_parts();
     let (kind, bytes) = match read_body(&parts.headers, body).await {

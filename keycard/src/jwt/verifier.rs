@@ -8,12 +8,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::claims::Claims;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
-use crate::jwks::RemoteJwks;
-use crate::keys::{SigningKey, VerifyingKey};
-use crate::revocation::RevocationCheck;
+use crate::jwt::claims::Claims;
+use crate::jwt::jwks::RemoteJwks;
+use crate::jwt::keys::{SigningKey, VerifyingKey};
+use crate::store::tokens::RevocationCheck;
 
 /// The default clock skew tolerated on `exp`, `nbf` and `iat`: 30 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -465,7 +465,7 @@ fn key_for<'k>(
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::issuer::Issuer;
+    use crate::jwt::issuer::Issuer;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;

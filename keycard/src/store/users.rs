@@ -41,8 +41,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::durable::{self, Change, Tracker};
 use crate::error::{Error, ErrorKind};
+use crate::store::durable::{self, Change, Tracker};
 
 /// A user as stored.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,7 +102,7 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// The distinct cost kinds of the stored password hashes
-    /// ([`password::cost_kind`](crate::password::cost_kind): `$2b$12`, an Argon2 cost),
+    /// ([`password::cost_kind`](crate::login::password::cost_kind): `$2b$12`, an Argon2 cost),
     /// so that every login can take as long as the slowest kind and none tells whose
     /// hash is cheaper. Defaults to none: a store that does not say leaves logins of a
     /// kind not yet seen distinguishable until one was.
@@ -370,7 +370,7 @@ impl FileUserStore {
         let kinds: std::collections::BTreeSet<String> = users
             .users
             .iter()
-            .map(|u| crate::password::cost_kind(&u.password_hash))
+            .map(|u| crate::login::password::cost_kind(&u.password_hash))
             .collect();
         let by_name = users
             .users

@@ -35,7 +35,7 @@ use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
-use crate::secret::Secret;
+use crate::jwt::secret::Secret;
 
 /// The smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -658,7 +658,7 @@ impl SigningKey {
     /// A private key from a PKCS#8 PEM file (`BEGIN PRIVATE KEY`): Ed25519 → EdDSA,
     /// P-256 → ES256, P-384 → ES384. Its `kid` is its RFC 7638 thumbprint.
     ///
-    /// RSA keys are refused in this build (see the [module docs](self)).
+    /// RSA keys are refused in this build (RUSTSEC-2023-0071; see SECURITY.md).
     pub fn from_pkcs8_pem(pem: &[u8]) -> Result<Self, Error> {
         let text = std::str::from_utf8(pem).map_err(|_| bad_key("not a PEM file"))?;
         let private = PrivateKey::from_pkcs8_pem(text)?;

@@ -28,11 +28,11 @@ use axum::routing::any;
 use http::header::HeaderName;
 use http::{HeaderMap, Method, StatusCode};
 
+use crate::auth::rules::Rules;
 use crate::auth::{AuthError, decide_refetching, same_header};
 use crate::error::{Error, ErrorKind};
-use crate::gateway::{IdentityHeaders, header_name};
-use crate::rules::Rules;
-use crate::verifier::Verifier;
+use crate::jwt::verifier::Verifier;
+use crate::server::gateway::{IdentityHeaders, header_name};
 
 /// Headers that carry a request's original URI for one proxy or another.
 const URI_HEADERS: [&str; 5] = [
@@ -159,7 +159,7 @@ async fn verify_forwarded(State(fa): State<ForwardAuth>, headers: HeaderMap) -> 
 async fn judge(
     fa: &ForwardAuth,
     headers: &HeaderMap,
-) -> Result<Option<crate::claims::Claims>, AuthError> {
+) -> Result<Option<crate::jwt::claims::Claims>, AuthError> {
     if headers.keys().any(|name| fa.identity.is_identity(name)) {
         return Err(AuthError::InvalidRequest(
             "the request carries an identity header",

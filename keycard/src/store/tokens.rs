@@ -15,7 +15,7 @@
 //! - refresh tokens, stored only as SHA-256 hashes, each used once: presenting a used
 //!   one revokes its whole session (RFC 9700 §4.14).
 //!
-//! Writes follow the same rules as the users file (`crate::durable`); a running server
+//! Writes follow the same rules as the users file (`crate::store::durable`); a running server
 //! sees a change made by the CLI or another process at the next poll.
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,10 +28,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::claims::Claims;
 use crate::clock::Clock;
-use crate::durable::{self, Change, Tracker};
 use crate::error::{Error, ErrorKind};
+use crate::jwt::claims::Claims;
+use crate::store::durable::{self, Change, Tracker};
 
 /// The revocation check the verifier makes for every token whose signature and claims
 /// are good. It runs on every request, so it must answer from memory. A fleet can back

@@ -23,15 +23,15 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthLayer;
-use crate::claims::Claims;
+use crate::auth::rules::Rules;
 use crate::error::Error;
-use crate::forward_auth::{ForwardAuthHeaders, forward_auth};
-use crate::gateway::{Gateway, IdentityHeaders};
-use crate::http_error::{json_error, method_not_allowed, not_found};
-use crate::rules::Rules;
-use crate::token::TokenEndpoint;
-use crate::users::UserStore;
-use crate::verifier::Verifier;
+use crate::jwt::claims::Claims;
+use crate::jwt::verifier::Verifier;
+use crate::login::endpoint::TokenEndpoint;
+use crate::server::errors::{json_error, method_not_allowed, not_found};
+use crate::server::forward_auth::{ForwardAuthHeaders, forward_auth};
+use crate::server::gateway::{Gateway, IdentityHeaders};
+use crate::store::users::UserStore;
 
 /// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`, and
 /// `/auth/verify` (which judges the request it is asked about itself).

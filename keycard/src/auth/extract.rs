@@ -12,8 +12,8 @@ use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::auth::AuthError;
-use crate::claims::{Claims, Extra};
-use crate::verifier::TokenError;
+use crate::jwt::claims::{Claims, Extra};
+use crate::jwt::verifier::TokenError;
 
 fn typed<E: DeserializeOwned + 'static>(parts: &Parts) -> Option<Result<Claims<E>, AuthError>> {
     let verified = parts.extensions.get::<Claims>()?;

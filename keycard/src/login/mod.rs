@@ -1,0 +1,9 @@
+//! Logging in: the `POST /token` and `/revoke` endpoint over a user store, its body
+//! parsing and content negotiation, login rate limits, the client's address, and password
+//! hashing.
+
+pub(crate) mod body;
+pub(crate) mod client_addr;
+pub(crate) mod endpoint;
+pub mod password;
+pub(crate) mod ratelimit;
