@@ -58,6 +58,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "store")]
     pub(crate) fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
         Self::new(ErrorKind::Io, format!("{context}: {err}"))
     }

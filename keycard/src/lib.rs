@@ -56,21 +56,26 @@
 //! `Debug` output or logs.
 
 #[cfg(test)]
+#[cfg(feature = "server")]
 mod attack_tests;
 pub mod auth;
 mod clock;
 mod duration;
 mod error;
+#[cfg(feature = "login")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod jwt;
+#[cfg(feature = "login")]
 pub mod login;
 mod random;
 mod server;
+#[cfg(feature = "store")]
 pub mod store;
 mod sync;
 
 #[cfg(test)]
+#[cfg(feature = "server")]
 mod router_tests;
 
 pub use auth::rules::{Access, Rule, Rules};
@@ -81,24 +86,32 @@ pub use error::{Error, ErrorKind};
 pub use http::Method;
 pub use jwt::claims::{Audience, Claims, Extra};
 pub use jwt::issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
+#[cfg(feature = "remote-jwks")]
 pub use jwt::jwks::RemoteJwks;
 pub use jwt::keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
 pub use jwt::secret::{MIN_SECRET_LEN, Secret};
 pub use jwt::verifier::{
-    DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, TokenError, Verifier,
+    DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, RevocationCheck, TokenError, Verifier,
 };
+#[cfg(feature = "login")]
 pub use login::client_addr::{Cidr, TrustedProxies};
+#[cfg(feature = "login")]
 pub use login::endpoint::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
+#[cfg(feature = "login")]
 pub use login::password::{Hasher, PasswordPolicy};
+#[cfg(feature = "login")]
 pub use login::ratelimit::RateLimiter;
 pub use server::errors::{method_not_allowed, not_found};
+#[cfg(feature = "server")]
 pub use server::forward_auth::{ForwardAuthHeaders, forward_auth};
+#[cfg(feature = "server")]
 pub use server::gateway::{Gateway, IdentityHeaders};
+#[cfg(feature = "server")]
 pub use server::serve::{
     ALWAYS_PUBLIC, AppOptions, JWKS_MAX_AGE, RESERVED, ServerLimits, app, app_with, jwks_document,
     serve, serve_rules, verify_only_app,
 };
-pub use store::tokens::{
-    FileTokenStore, RefreshError, RevocationCheck, Rotation, token_store_path,
-};
+#[cfg(feature = "store")]
+pub use store::tokens::{FileTokenStore, RefreshError, Rotation, token_store_path};
+#[cfg(feature = "store")]
 pub use store::users::{FileUserStore, User, UserStore};

@@ -20,6 +20,7 @@ pub(crate) fn id() -> String {
 }
 
 /// 32 random bytes, base64url without padding (a refresh token).
+#[cfg(feature = "store")]
 pub(crate) fn long_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes::<32>())
 }

@@ -6,6 +6,9 @@
 //! a panic can leave half-written in a way that matters, so a poisoned lock is used as is
 //! rather than failing every request after it.
 
+// Which of these a build uses depends on its features.
+#![cfg_attr(not(feature = "server"), allow(dead_code))]
+
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// `m.lock()`, poisoned or not.

@@ -85,6 +85,7 @@ pub(crate) fn decide<'a>(
     Ok(Verdict { path, claims })
 }
 
+#[cfg(feature = "server")]
 /// [`decide`], and when the token names a key the verifier may still fetch (a rotation
 /// at the issuer), once more after [`Verifier::refetch_for`].
 pub(crate) async fn decide_refetching<'a>(

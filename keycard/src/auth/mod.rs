@@ -30,6 +30,7 @@ mod role;
 pub(crate) mod rules;
 mod service;
 
+#[cfg(feature = "server")]
 pub(crate) use decision::{decide_refetching, same_header};
 pub use future::ResponseFuture;
 pub use layer::AuthLayer;

@@ -3,6 +3,7 @@
 
 pub(crate) mod claims;
 pub(crate) mod issuer;
+#[cfg(feature = "remote-jwks")]
 pub(crate) mod jwks;
 pub(crate) mod keys;
 pub(crate) mod secret;

@@ -11,9 +11,18 @@ use serde::Deserialize;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
+#[cfg(feature = "remote-jwks")]
 use crate::jwt::jwks::RemoteJwks;
 use crate::jwt::keys::{SigningKey, VerifyingKey};
-use crate::store::tokens::RevocationCheck;
+
+/// The revocation check the verifier makes for every token whose signature and claims
+/// are good. It runs on every request, so it must answer from memory. A fleet can back
+/// it with a shared service; the file token store (`FileTokenStore`, feature `store`) is
+/// the default.
+pub trait RevocationCheck: Send + Sync + 'static {
+    /// Whether this verified token has been revoked.
+    fn is_revoked(&self, claims: &Claims) -> bool;
+}
 
 /// The default clock skew tolerated on `exp`, `nbf` and `iat`: 30 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -109,6 +118,7 @@ pub struct Verifier {
 #[derive(Clone, Debug)]
 enum KeySet {
     Static(Arc<[VerifyingKey]>),
+    #[cfg(feature = "remote-jwks")]
     Remote(Arc<RemoteJwks>),
 }
 
@@ -162,6 +172,7 @@ impl Verifier {
         Ok(Self::with_keys_unchecked(keys))
     }
 
+    #[cfg(feature = "remote-jwks")]
     /// A verifier whose keys come from an issuer's JWKS (see [`RemoteJwks`]): only
     /// public keys, each with its own algorithm.
     pub fn from_jwks(jwks: Arc<RemoteJwks>) -> Self {
@@ -190,11 +201,13 @@ impl Verifier {
     pub fn keys(&self) -> Arc<[VerifyingKey]> {
         match &self.inner.keys {
             KeySet::Static(keys) => keys.clone(),
+            #[cfg(feature = "remote-jwks")]
             KeySet::Remote(jwks) => jwks.keys(),
         }
     }
 
     /// The remote JWKS the keys come from, if any.
+    #[cfg(feature = "remote-jwks")]
     pub fn remote(&self) -> Option<&Arc<RemoteJwks>> {
         match &self.inner.keys {
             KeySet::Remote(jwks) => Some(jwks),
@@ -242,7 +255,12 @@ impl Verifier {
     /// Whether a token refused with `error` might verify once the keys are fetched
     /// again: an unknown `kid` facing a remote JWKS.
     pub fn may_refetch(&self, error: TokenError) -> bool {
-        error == TokenError::UnknownKey && self.remote().is_some()
+        let remote = match &self.inner.keys {
+            #[cfg(feature = "remote-jwks")]
+            KeySet::Remote(_) => true,
+            KeySet::Static(_) => false,
+        };
+        remote && error == TokenError::UnknownKey
     }
 
     /// For a token refused with `error` that [`may_refetch`](Self::may_refetch), fetches
@@ -250,9 +268,13 @@ impl Verifier {
     /// requests ask) and returns whether the token is worth verifying again. The one
     /// place that refetches, for the layer, gateway mode and forward auth alike.
     pub async fn refetch_for(&self, error: TokenError) -> bool {
-        match self.remote() {
-            Some(jwks) if self.may_refetch(error) => jwks.refresh_if_due().await,
-            _ => false,
+        if !self.may_refetch(error) {
+            return false;
+        }
+        match &self.inner.keys {
+            #[cfg(feature = "remote-jwks")]
+            KeySet::Remote(jwks) => jwks.refresh_if_due().await,
+            KeySet::Static(_) => false,
         }
     }
 
@@ -279,6 +301,7 @@ impl Verifier {
         match &self.inner.keys {
             // Borrowed: no reference count touched per token.
             KeySet::Static(keys) => verify_signed(keys, token),
+            #[cfg(feature = "remote-jwks")]
             KeySet::Remote(jwks) => verify_signed(&jwks.keys(), token),
         }
     }

@@ -233,26 +233,8 @@ impl Memory {
     }
 }
 
-/// What verifying `stored` costs depends on this alone: the bcrypt variant and cost
-/// (`$2b$12`), or the Argon2 variant, version and parameters
-/// (`$argon2id$v=19$m=19456,t=2,p=1`). An unreadable hash is `unreadable`, verified as
-/// the policy's dummy.
-pub fn cost_kind(stored: &str) -> String {
-    if is_bcrypt(stored) {
-        return stored.get(..6).unwrap_or("$2b$").to_owned();
-    }
-    match PasswordHash::new(stored) {
-        Ok(parsed) => format!(
-            "${}$v={}${}",
-            parsed.algorithm,
-            parsed.version.unwrap_or(0x10),
-            parsed.params
-        ),
-        Err(_) => UNREADABLE.to_owned(),
-    }
-}
-
-const UNREADABLE: &str = "unreadable";
+use crate::store::users::UNREADABLE;
+pub use crate::store::users::cost_kind;
 
 /// A hash of `kind` that no password matches, to measure what verifying that kind costs.
 fn dummy_of_kind(kind: &str, policy: &PasswordPolicy) -> String {

@@ -42,6 +42,7 @@ pub async fn method_not_allowed() -> Response {
 }
 
 /// 503 `temporarily_unavailable` with `Retry-After`.
+#[cfg(feature = "login")]
 pub(crate) fn unavailable(retry_after_secs: u64, description: &str) -> Response {
     let mut res = json_error(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,9 @@
 //! gateway mode, the forward-auth endpoint, and the JSON error bodies.
 
 pub(crate) mod errors;
+#[cfg(feature = "server")]
 pub(crate) mod forward_auth;
+#[cfg(feature = "server")]
 pub(crate) mod gateway;
+#[cfg(feature = "server")]
 pub(crate) mod serve;

@@ -31,15 +31,8 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
+use crate::jwt::verifier::RevocationCheck;
 use crate::store::durable::{self, Change, Tracker};
-
-/// The revocation check the verifier makes for every token whose signature and claims
-/// are good. It runs on every request, so it must answer from memory. A fleet can back
-/// it with a shared service; [`FileTokenStore`] is the default.
-pub trait RevocationCheck: Send + Sync + 'static {
-    /// Whether this verified token has been revoked.
-    fn is_revoked(&self, claims: &Claims) -> bool;
-}
 
 /// The file beside a users file that holds its token state: `users.json` →
 /// `users.tokens.json`.

@@ -102,7 +102,7 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// The distinct cost kinds of the stored password hashes
-    /// ([`password::cost_kind`](crate::login::password::cost_kind): `$2b$12`, an Argon2 cost),
+    /// ([`cost_kind`]: `$2b$12`, an Argon2 cost),
     /// so that every login can take as long as the slowest kind and none tells whose
     /// hash is cheaper. Defaults to none: a store that does not say leaves logins of a
     /// kind not yet seen distinguishable until one was.
@@ -110,6 +110,30 @@ pub trait UserStore: Send + Sync + 'static {
         Arc::from(Vec::new())
     }
 }
+
+/// What verifying `stored` costs depends on this alone: the bcrypt variant and cost
+/// (`$2b$12`), or the PHC algorithm, version and parameters
+/// (`$argon2id$v=19$m=19456,t=2,p=1`). Anything else is `unreadable` (verified as the
+/// policy's dummy). Read from the string alone, so the store needs no hashing code.
+pub fn cost_kind(stored: &str) -> String {
+    if ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
+    {
+        return stored.get(..6).unwrap_or("$2b$").to_owned();
+    }
+    let fields: Vec<&str> = stored.split('$').collect();
+    match fields.as_slice() {
+        ["", alg, v, params, _salt, _hash] if v.starts_with("v=") => {
+            format!("${alg}${v}${params}")
+        }
+        ["", alg, params, _salt, _hash] => format!("${alg}${params}"),
+        _ => UNREADABLE.to_owned(),
+    }
+}
+
+/// The [`cost_kind`] of a hash that is not one.
+pub(crate) const UNREADABLE: &str = "unreadable";
 
 fn allowed(c: char, extra: &[char]) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-') || extra.contains(&c)
@@ -370,7 +394,7 @@ impl FileUserStore {
         let kinds: std::collections::BTreeSet<String> = users
             .users
             .iter()
-            .map(|u| crate::login::password::cost_kind(&u.password_hash))
+            .map(|u| cost_kind(&u.password_hash))
             .collect();
         let by_name = users
             .users
