@@ -2,9 +2,11 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use keycard::login::password::check_password;
+use keycard::store::Accounts;
 use keycard::store::users::{check_role, check_username};
 use keycard::{FileTokenStore, FileUserStore, PasswordPolicy, SystemClock, token_store_path};
 use serde::Serialize;
@@ -13,6 +15,30 @@ use zeroize::Zeroizing;
 use crate::cli::UsersCommand;
 
 pub fn run(command: UsersCommand, path: &Path, policy: PasswordPolicy) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(run_async(command, path, policy))
+}
+
+/// The user store and token store beside `path`, through [`Accounts`], which ends a
+/// user's tokens on every password, role or removal change.
+fn accounts(path: &Path) -> anyhow::Result<Accounts> {
+    let users = Arc::new(FileUserStore::open(path)?);
+    let tokens = Arc::new(FileTokenStore::open(
+        token_store_path(path),
+        Arc::new(SystemClock),
+    )?);
+    Ok(Accounts::new(users, tokens))
+}
+
+async fn run_async(
+    command: UsersCommand,
+    path: &Path,
+    policy: PasswordPolicy,
+) -> anyhow::Result<()> {
+    let accounts = accounts(path)?;
     match command {
         UsersCommand::Add {
             name,
@@ -21,52 +47,44 @@ pub fn run(command: UsersCommand, path: &Path, policy: PasswordPolicy) -> anyhow
         } => {
             check_username(&name)?;
             check_role(&role)?;
-            if FileUserStore::read(path)?.get(&name).is_some() {
+            // Checked before the password is asked for.
+            if accounts.find(&name).await?.is_some() {
                 bail!("user {name:?} already exists");
             }
             let password = read_password(password_stdin)?;
             let hash = policy.hash(&password)?;
-            FileUserStore::update(path, |u| u.add(&name, &role, hash, &SystemClock))?;
+            accounts.add(&name, &role, hash).await?;
             eprintln!("added user {name} with role {role} to {}", path.display());
         }
         UsersCommand::Passwd {
             name,
             password_stdin,
         } => {
-            if FileUserStore::read(path)?.get(&name).is_none() {
+            if accounts.find(&name).await?.is_none() {
                 bail!("no user named {name:?} in {}", path.display());
             }
             let password = read_password(password_stdin)?;
             let hash = policy.hash(&password)?;
-            FileUserStore::update(path, |u| u.set_password_hash(&name, hash))?;
-            revoke_all(path, &name)?;
+            accounts.set_password(&name, hash).await?;
             eprintln!("changed the password of {name}; their earlier tokens no longer work");
         }
         UsersCommand::SetRole { name, role } => {
-            FileUserStore::update(path, |u| u.set_role(&name, &role))?;
-            revoke_all(path, &name)?;
+            accounts.set_role(&name, &role).await?;
             eprintln!("{name} now has role {role}; their earlier tokens no longer work");
         }
         UsersCommand::Remove { name } => {
-            FileUserStore::update(path, |u| u.remove(&name))?;
-            revoke_all(path, &name)?;
+            accounts.remove(&name).await?;
             eprintln!("removed user {name}");
         }
         UsersCommand::RevokeAll { name } => {
-            if FileUserStore::read(path)?.get(&name).is_none() {
+            if accounts.find(&name).await?.is_none() {
                 bail!("no user named {name:?} in {}", path.display());
             }
-            revoke_all(path, &name)?;
+            accounts.revoke_all(&name).await?;
             eprintln!("every token issued to {name} so far is revoked");
         }
-        UsersCommand::List { json } => list(path, json)?,
+        UsersCommand::List { json } => list(&accounts, json).await?,
     }
-    Ok(())
-}
-
-/// Every token of `name` issued up to now stops working (the token store beside `path`).
-fn revoke_all(path: &Path, name: &str) -> anyhow::Result<()> {
-    FileTokenStore::revoke_user_at(&token_store_path(path), name, &SystemClock)?;
     Ok(())
 }
 
@@ -77,8 +95,8 @@ struct Listed<'a> {
     created: Option<&'a str>,
 }
 
-fn list(path: &Path, json: bool) -> anyhow::Result<()> {
-    let users = FileUserStore::read(path)?;
+async fn list(accounts: &Accounts, json: bool) -> anyhow::Result<()> {
+    let users = accounts.list().await?;
     let listed: Vec<Listed> = users
         .iter()
         .map(|u| Listed {

@@ -48,6 +48,9 @@ pub enum ErrorKind {
     InvalidConfig,
     /// Signing a token failed.
     Signing,
+    /// A store could not be reached or did not answer (a database down, a task that
+    /// failed): try again later. Not the same as "not found".
+    Unavailable,
 }
 
 impl Error {

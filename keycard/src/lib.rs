@@ -112,6 +112,8 @@ pub use server::serve::{
     serve, serve_rules, verify_only_app,
 };
 #[cfg(feature = "store")]
-pub use store::tokens::{FileTokenStore, RefreshError, Rotation, token_store_path};
+pub use store::StoreFuture;
+#[cfg(feature = "store")]
+pub use store::tokens::{FileTokenStore, RefreshError, Rotation, TokenStore, token_store_path};
 #[cfg(feature = "store")]
 pub use store::users::{FileUserStore, User, UserStore};

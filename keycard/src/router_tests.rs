@@ -36,17 +36,20 @@ struct Counting {
 }
 
 impl UserStore for Counting {
-    async fn find(&self, name: &str) -> Result<Option<User>, Error> {
+    fn find<'a>(&'a self, name: &'a str) -> crate::store::StoreFuture<'a, Option<User>> {
         self.finds.fetch_add(1, Ordering::SeqCst);
-        self.inner.find(name).await
+        self.inner.find(name)
     }
-    async fn upgrade_password_hash(
-        &self,
-        name: &str,
-        old: &str,
+    fn upgrade_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        old: &'a str,
         new: String,
-    ) -> Result<bool, Error> {
-        self.inner.upgrade_password_hash(name, old, new).await
+    ) -> crate::store::StoreFuture<'a, bool> {
+        self.inner.upgrade_password_hash(name, old, new)
+    }
+    fn hash_kinds(&self) -> Arc<[String]> {
+        self.inner.hash_kinds()
     }
 }
 

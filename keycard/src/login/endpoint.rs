@@ -24,7 +24,7 @@ use crate::login::client_addr::{self, TrustedProxies};
 use crate::login::password::Hasher;
 use crate::login::ratelimit::RateLimiter;
 use crate::server::errors::{json_error, method_not_allowed, unavailable};
-use crate::store::tokens::{FileTokenStore, RefreshError};
+use crate::store::tokens::{RefreshError, TokenStore};
 use crate::store::users::UserStore;
 
 /// The largest `/token` body accepted, in bytes.
@@ -49,7 +49,7 @@ pub struct TokenEndpoint<U> {
 
 /// Revocation and refresh tokens (`with_token_store`).
 struct Sessions {
-    store: Arc<FileTokenStore>,
+    store: Arc<dyn TokenStore>,
     /// Verifies the tokens presented to `/revoke` (signature only).
     verifier: Verifier,
     refresh_ttl: Option<Duration>,
@@ -117,7 +117,7 @@ impl<U: UserStore> TokenEndpoint<U> {
     /// revoked tokens are refused.
     pub fn with_token_store(
         mut self,
-        store: Arc<FileTokenStore>,
+        store: Arc<dyn TokenStore>,
         verifier: Verifier,
         refresh_ttl: Option<Duration>,
     ) -> Self {
@@ -464,7 +464,7 @@ impl<U: UserStore> TokenEndpoint<U> {
         // A `users revoke-all` (or passwd, set-role, remove) that returned before this
         // login must be seen by it, or its token would be born revoked.
         if let Some(s) = sessions
-            && let Err(e) = s.store.reload()
+            && let Err(e) = s.store.catch_up().await
         {
             tracing::error!(error = %e, "token store not reloaded; keeping the last known state");
         }
@@ -479,16 +479,15 @@ impl<U: UserStore> TokenEndpoint<U> {
         let refresh = match (refresh, sessions) {
             (Some(token), _) => Some(token),
             (None, Some(s)) if s.refresh_ttl.is_some() => {
-                let (store, ttl) = (s.store.clone(), s.refresh_ttl.unwrap_or_default());
-                let (user, sid, iat) = (user.to_owned(), issued.sid.clone(), issued.issued_at);
-                match tokio::task::spawn_blocking(move || {
-                    store.create_refresh(&user, &sid, iat, ttl)
-                })
-                .await
+                let ttl = s.refresh_ttl.unwrap_or_default();
+                match s
+                    .store
+                    .create_refresh(user, &issued.sid, issued.issued_at, ttl)
+                    .await
                 {
-                    Ok(Ok(token)) => Some(token),
-                    failed => {
-                        tracing::error!(?failed, "refresh token not stored");
+                    Ok(token) => Some(token),
+                    Err(e) => {
+                        tracing::error!(error = %e, "refresh token not stored");
                         return unavailable(1, "the token store is unavailable");
                     }
                 }
@@ -540,16 +539,12 @@ impl<U: UserStore> TokenEndpoint<U> {
                 "refresh tokens are not enabled",
             );
         };
-        let (store, ttl) = (
-            sessions.store.clone(),
-            sessions.refresh_ttl.unwrap_or_default(),
-        );
+        let ttl = sessions.refresh_ttl.unwrap_or_default();
         let until = self.session_until(sessions);
-        let rotated =
-            tokio::task::spawn_blocking(move || store.rotate_refresh(&token, ttl, until)).await;
+        let rotated = sessions.store.rotate_refresh(&token, ttl, until).await;
         let rotation = match rotated {
-            Ok(Ok(Ok(r))) => r,
-            Ok(Ok(Err(why))) => {
+            Ok(Ok(r)) => r,
+            Ok(Err(why)) => {
                 if why == RefreshError::Reused {
                     tracing::warn!(
                         "a used refresh token was presented again: its session is revoked"
@@ -557,8 +552,8 @@ impl<U: UserStore> TokenEndpoint<U> {
                 }
                 return invalid_refresh();
             }
-            failed => {
-                tracing::error!(?failed, "refresh failed");
+            Err(e) => {
+                tracing::error!(error = %e, "refresh failed");
                 return unavailable(1, "the token store is unavailable");
             }
         };
@@ -634,7 +629,7 @@ async fn revoke_handler<U: UserStore>(
         return bad_request("token is required");
     };
     let until = ep.session_until(sessions);
-    let store = sessions.store.clone();
+    let store = &sessions.store;
     let outcome = if token.split('.').count() == 3 {
         // An access token: whose is it?
         let Ok(target) = sessions.verifier.verify_signature(&token) else {
@@ -649,18 +644,18 @@ async fn revoke_handler<U: UserStore>(
             return revoked_ok(); // no jti (a token from elsewhere): cannot be revoked alone
         };
         let until = exp.saturating_add(sessions.verifier.leeway());
-        tokio::task::spawn_blocking(move || store.revoke_token(&jti, until)).await
+        store.revoke_token(&jti, until).await
     } else {
         // A refresh token: whoever holds it may end its session.
-        tokio::task::spawn_blocking(move || store.revoke_refresh(&token, until).map(|_| ())).await
+        store.revoke_refresh(&token, until).await.map(|_| ())
     };
     match outcome {
-        Ok(Ok(())) => {
+        Ok(()) => {
             tracing::info!(by = caller.subject().unwrap_or("-"), "token revoked");
             revoked_ok()
         }
-        failed => {
-            tracing::error!(?failed, "revocation not stored");
+        Err(e) => {
+            tracing::error!(error = %e, "revocation not stored");
             unavailable(1, "the token store is unavailable")
         }
     }

@@ -5,3 +5,160 @@
 pub(crate) mod durable;
 pub(crate) mod tokens;
 pub mod users;
+
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind};
+use tokens::TokenStore;
+use users::{User, UserStore};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// What a store's async method returns: a boxed future, so that a store can sit behind
+/// `Arc<dyn …>` and be chosen at run time (the file, a database).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, crate::Error>> + Send + 'a>>;
+
+/// A user store and a token store, and the rule that ties them: changing a user's
+/// password or role, or removing them, ends every token issued to them up to then,
+/// access and refresh tokens alike. `keycard users …` goes through it, so no caller can
+/// change a user and forget their tokens.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use keycard::store::Accounts;
+/// use keycard::{FileTokenStore, FileUserStore, PasswordPolicy, SystemClock, token_store_path};
+///
+/// # async fn demote() -> Result<(), keycard::Error> {
+/// let users = Arc::new(FileUserStore::open("users.json")?);
+/// let tokens = Arc::new(FileTokenStore::open(
+///     token_store_path("users.json".as_ref()),
+///     Arc::new(SystemClock),
+/// )?);
+/// let accounts = Accounts::new(users, tokens);
+/// accounts.set_role("mallory", "user").await?; // and mallory's admin tokens stop working
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Accounts {
+    users: Arc<dyn UserStore>,
+    tokens: Arc<dyn TokenStore>,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts").finish_non_exhaustive()
+    }
+}
+
+impl Accounts {
+    /// The accounts of `users`, whose tokens `tokens` revokes.
+    pub fn new(users: Arc<dyn UserStore>, tokens: Arc<dyn TokenStore>) -> Self {
+        Self { users, tokens }
+    }
+
+    /// The user store.
+    pub fn users(&self) -> &Arc<dyn UserStore> {
+        &self.users
+    }
+
+    /// The token store.
+    pub fn tokens(&self) -> &Arc<dyn TokenStore> {
+        &self.tokens
+    }
+
+    /// The user named `name`, if any.
+    pub async fn find(&self, name: &str) -> Result<Option<User>, Error> {
+        self.users.find(name).await
+    }
+
+    /// Every user.
+    pub async fn list(&self) -> Result<Vec<User>, Error> {
+        self.users.list().await
+    }
+
+    /// Adds a user with an already hashed password.
+    pub async fn add(&self, name: &str, role: &str, password_hash: String) -> Result<(), Error> {
+        self.users.add(name, role, password_hash).await
+    }
+
+    /// Sets a user's password hash, and ends their earlier tokens.
+    pub async fn set_password(&self, name: &str, password_hash: String) -> Result<(), Error> {
+        self.users.set_password_hash(name, password_hash).await?;
+        self.tokens.revoke_user(name).await.map(|_| ())
+    }
+
+    /// Sets a user's role, and ends their earlier tokens (which carry the old role).
+    pub async fn set_role(&self, name: &str, role: &str) -> Result<(), Error> {
+        self.users.set_role(name, role).await?;
+        self.tokens.revoke_user(name).await.map(|_| ())
+    }
+
+    /// Removes a user, and ends their tokens.
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
+        self.users.remove(name).await?;
+        self.tokens.revoke_user(name).await.map(|_| ())
+    }
+
+    /// Ends every token issued to `name` up to now ("log out everywhere"); returns the
+    /// cut-off.
+    pub async fn revoke_all(&self, name: &str) -> Result<u64, Error> {
+        if self.users.find(name).await?.is_none() {
+            return Err(Error::new(
+                ErrorKind::NoSuchUser,
+                format!("no user named {name:?}"),
+            ));
+        }
+        self.tokens.revoke_user(name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::jwt::claims::Claims;
+    use crate::jwt::verifier::RevocationCheck;
+    use tokens::FileTokenStore;
+    use users::FileUserStore;
+
+    #[tokio::test]
+    async fn a_password_role_or_removal_change_ends_the_users_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Arc::new(FileUserStore::open(dir.path().join("users.json")).unwrap());
+        let clock = Arc::new(ManualClock::new(1_000));
+        let tokens = Arc::new(
+            FileTokenStore::open(dir.path().join("users.tokens.json"), clock.clone()).unwrap(),
+        );
+        let accounts = Accounts::new(users.clone(), tokens.clone());
+        let token = |sub: &str| -> Claims {
+            serde_json::from_value(serde_json::json!({"sub": sub, "iat": 990})).unwrap()
+        };
+        for name in ["a", "b", "c", "d"] {
+            accounts.add(name, "user", "$2b$04$x".into()).await.unwrap();
+        }
+        assert_eq!(accounts.list().await.unwrap().len(), 4);
+        assert!(!tokens.is_revoked(&token("a")));
+        accounts.set_password("a", "$2b$04$y".into()).await.unwrap();
+        accounts.set_role("b", "admin").await.unwrap();
+        accounts.remove("c").await.unwrap();
+        accounts.revoke_all("d").await.unwrap();
+        for name in ["a", "b", "c", "d"] {
+            assert!(tokens.is_revoked(&token(name)), "{name}");
+        }
+        assert_eq!(users.find("b").await.unwrap().unwrap().role(), "admin");
+        assert!(users.find("c").await.unwrap().is_none());
+        assert_eq!(
+            accounts.revoke_all("nobody").await.unwrap_err().kind(),
+            ErrorKind::NoSuchUser
+        );
+        assert_eq!(
+            accounts
+                .add("a", "user", "h".into())
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::UserExists
+        );
+    }
+}

@@ -32,6 +32,7 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
 use crate::jwt::verifier::RevocationCheck;
+use crate::store::StoreFuture;
 use crate::store::durable::{self, Change, Tracker};
 
 /// The file beside a users file that holds its token state: `users.json` →
@@ -138,11 +139,141 @@ pub struct Rotation {
     pub refresh_token: String,
 }
 
+/// Where revocations and refresh tokens live: [`FileTokenStore`], or a database.
+///
+/// The verifier asks [`RevocationCheck::is_revoked`] of every token, so that answer comes
+/// from memory; everything else is async and may fail with
+/// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) apart from what it finds,
+/// because a networked store fails. A refresh rotation is one transaction: two uses of
+/// one refresh token, however close, never both succeed.
+pub trait TokenStore: RevocationCheck {
+    /// Brings the in-memory revocations up to date with what other writers (the CLI,
+    /// other nodes) changed; returns whether anything did.
+    fn catch_up(&self) -> StoreFuture<'_, bool>;
+
+    /// The cut-off of `user` known now: tokens issued before it are revoked.
+    fn cutoff(&self, user: &str) -> Option<u64>;
+
+    /// Revokes the token `jti` until `until` (its `exp` plus the leeway).
+    fn revoke_token<'a>(&'a self, jti: &'a str, until: u64) -> StoreFuture<'a, ()>;
+
+    /// Revokes the login session `sid`, its refresh tokens included, until `until`.
+    fn revoke_session<'a>(&'a self, sid: &'a str, until: u64) -> StoreFuture<'a, ()>;
+
+    /// Revokes every token of `user` issued up to now, access and refresh alike; returns
+    /// the cut-off (a token issued later in the same second gets an `iat` of at least it).
+    fn revoke_user<'a>(&'a self, user: &'a str) -> StoreFuture<'a, u64>;
+
+    /// Creates a refresh token for `user` in session `sid`, issued with the access token
+    /// whose `iat` is `issued_at`, valid for `ttl`.
+    fn create_refresh<'a>(
+        &'a self,
+        user: &'a str,
+        sid: &'a str,
+        issued_at: u64,
+        ttl: Duration,
+    ) -> StoreFuture<'a, String>;
+
+    /// Exchanges a refresh token for a new one in the same session; a used one revokes
+    /// its session until `session_until` and is refused.
+    fn rotate_refresh<'a>(
+        &'a self,
+        token: &'a str,
+        ttl: Duration,
+        session_until: u64,
+    ) -> StoreFuture<'a, Result<Rotation, RefreshError>>;
+
+    /// Revokes the session of a refresh token; returns whether the token was known.
+    fn revoke_refresh<'a>(&'a self, token: &'a str, session_until: u64) -> StoreFuture<'a, bool>;
+}
+
+/// Runs a blocking file operation of `store` on the blocking pool.
+fn blocking<T: Send + 'static>(
+    store: &FileTokenStore,
+    op: impl FnOnce(&FileTokenStore) -> Result<T, Error> + Send + 'static,
+) -> StoreFuture<'static, T> {
+    let store = store.clone();
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || op(&store))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("token store task failed: {e}"),
+                )
+            })?
+    })
+}
+
+impl TokenStore for FileTokenStore {
+    fn catch_up(&self) -> StoreFuture<'_, bool> {
+        blocking(self, FileTokenStore::reload)
+    }
+
+    fn cutoff(&self, user: &str) -> Option<u64> {
+        FileTokenStore::cutoff(self, user)
+    }
+
+    fn revoke_token<'a>(&'a self, jti: &'a str, until: u64) -> StoreFuture<'a, ()> {
+        let jti = jti.to_owned();
+        blocking(self, move |s| s.revoke_token_blocking(&jti, until))
+    }
+
+    fn revoke_session<'a>(&'a self, sid: &'a str, until: u64) -> StoreFuture<'a, ()> {
+        let sid = sid.to_owned();
+        blocking(self, move |s| s.revoke_session_blocking(&sid, until))
+    }
+
+    fn revoke_user<'a>(&'a self, user: &'a str) -> StoreFuture<'a, u64> {
+        let user = user.to_owned();
+        blocking(self, move |s| s.revoke_user_blocking(&user))
+    }
+
+    fn create_refresh<'a>(
+        &'a self,
+        user: &'a str,
+        sid: &'a str,
+        issued_at: u64,
+        ttl: Duration,
+    ) -> StoreFuture<'a, String> {
+        let (user, sid) = (user.to_owned(), sid.to_owned());
+        blocking(self, move |s| {
+            s.create_refresh_blocking(&user, &sid, issued_at, ttl)
+        })
+    }
+
+    fn rotate_refresh<'a>(
+        &'a self,
+        token: &'a str,
+        ttl: Duration,
+        session_until: u64,
+    ) -> StoreFuture<'a, Result<Rotation, RefreshError>> {
+        let token = zeroize::Zeroizing::new(token.to_owned());
+        blocking(self, move |s| {
+            s.rotate_refresh_blocking(&token, ttl, session_until)
+        })
+    }
+
+    fn revoke_refresh<'a>(&'a self, token: &'a str, session_until: u64) -> StoreFuture<'a, bool> {
+        let token = zeroize::Zeroizing::new(token.to_owned());
+        blocking(self, move |s| {
+            s.revoke_refresh_blocking(&token, session_until)
+        })
+    }
+}
+
 /// The default token store: revocations and refresh tokens in a durable JSON file.
 ///
 /// Reads come from memory; [`reload`](Self::reload) (or [`watch`](Self::watch)) picks up
 /// changes other processes made. Writes are blocking locked read-modify-writes.
+///
+/// Cloning is cheap: clones share one store.
+#[derive(Clone)]
 pub struct FileTokenStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     path: PathBuf,
     clock: Arc<dyn Clock>,
     snapshot: RwLock<Arc<Snapshot>>,
@@ -154,7 +285,7 @@ pub struct FileTokenStore {
 impl std::fmt::Debug for FileTokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileTokenStore")
-            .field("path", &self.path)
+            .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
 }
@@ -167,11 +298,13 @@ impl FileTokenStore {
     /// Opens the store at `path` (a missing file is an empty store).
     pub fn open(path: impl Into<PathBuf>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let store = Self {
-            path: path.into(),
-            clock,
-            snapshot: RwLock::new(Arc::new(Snapshot::default())),
-            seen: Tracker::new(),
-            loaded: std::sync::atomic::AtomicBool::new(false),
+            inner: Arc::new(Inner {
+                path: path.into(),
+                clock,
+                snapshot: RwLock::new(Arc::new(Snapshot::default())),
+                seen: Tracker::new(),
+                loaded: std::sync::atomic::AtomicBool::new(false),
+            }),
         };
         store.reload()?;
         Ok(store)
@@ -179,11 +312,11 @@ impl FileTokenStore {
 
     /// The file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     fn current(&self) -> Arc<Snapshot> {
-        crate::sync::read(&self.snapshot).clone()
+        crate::sync::read(&self.inner.snapshot).clone()
     }
 
     /// How many revoked tokens and sessions are live in memory.
@@ -195,20 +328,21 @@ impl FileTokenStore {
     /// Re-reads the file if it changed; returns whether it did. On a malformed file the
     /// previous state stays in force and the error is returned.
     pub fn reload(&self) -> Result<bool, Error> {
-        let (file, missing) = match self.seen.read_if_changed(&self.path)? {
+        let (file, missing) = match self.inner.seen.read_if_changed(&self.inner.path)? {
             Change::Unchanged => return Ok(false),
             Change::Missing => (
                 TokenFile::default(),
-                self.loaded.load(std::sync::atomic::Ordering::Relaxed),
+                self.inner.loaded.load(std::sync::atomic::Ordering::Relaxed),
             ),
             Change::Contents(text) => {
-                let file = TokenFile::parse(&text, &self.path)?;
-                self.loaded
+                let file = TokenFile::parse(&text, &self.inner.path)?;
+                self.inner
+                    .loaded
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 (file, false)
             }
         };
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         // Revocations only ever end by expiring, so what was revoked stays revoked
         // whatever the file says now: a file deleted, or put back from an older copy,
         // never brings a revoked token back to life.
@@ -235,13 +369,13 @@ impl FileTokenStore {
             sessions: live(file.revoked_sessions, &old.sessions),
             cutoffs,
         });
-        *crate::sync::write(&self.snapshot) = fresh;
+        *crate::sync::write(&self.inner.snapshot) = fresh;
         if missing {
             return Err(Error::new(
                 ErrorKind::Io,
                 format!(
                     "{}: the token store is gone; keeping the revocations last known",
-                    self.path.display()
+                    self.inner.path.display()
                 ),
             ));
         }
@@ -310,9 +444,30 @@ impl FileTokenStore {
         })
     }
 
+    /// Revokes the login session `sid` until `until` (when its last access token would
+    /// expire), with its refresh tokens, then reloads. Blocking.
+    pub fn revoke_session_blocking(&self, sid: &str, until: u64) -> Result<(), Error> {
+        let now = self.inner.clock.now();
+        Self::change(&self.inner.path, now, |f| {
+            let entry = f.revoked_sessions.entry(sid.to_owned()).or_insert(until);
+            *entry = (*entry).max(until);
+            f.refresh_tokens.retain(|_, r| r.sid != sid);
+            Ok(())
+        })?;
+        self.reload().map(|_| ())
+    }
+
+    /// Revokes every token of `user` issued up to now, then reloads; returns the
+    /// cut-off. Blocking.
+    pub fn revoke_user_blocking(&self, user: &str) -> Result<u64, Error> {
+        let cutoff = Self::revoke_user_at(&self.inner.path, user, self.inner.clock.as_ref())?;
+        self.reload()?;
+        Ok(cutoff)
+    }
+
     /// Revokes `jti` until `until`, then reloads. Blocking.
-    pub fn revoke_token(&self, jti: &str, until: u64) -> Result<(), Error> {
-        Self::revoke_token_at(&self.path, jti, until, self.clock.as_ref())?;
+    pub fn revoke_token_blocking(&self, jti: &str, until: u64) -> Result<(), Error> {
+        Self::revoke_token_at(&self.inner.path, jti, until, self.inner.clock.as_ref())?;
         self.reload().map(|_| ())
     }
 
@@ -320,14 +475,14 @@ impl FileTokenStore {
     /// the access token whose `iat` is `issued_at`: a cut-off revokes both or neither
     /// (an access token issued just after a `revoke-all`, in the same second, carries an
     /// `iat` past the cut-off, and so does its refresh token). Blocking.
-    pub fn create_refresh(
+    pub fn create_refresh_blocking(
         &self,
         user: &str,
         sid: &str,
         issued_at: u64,
         ttl: Duration,
     ) -> Result<String, Error> {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let token = crate::random::long_id();
         let record = RefreshRecord {
             user: user.to_owned(),
@@ -336,7 +491,7 @@ impl FileTokenStore {
             expires: now.saturating_add(ttl.as_secs()),
             used: false,
         };
-        Self::change(&self.path, now, |f| {
+        Self::change(&self.inner.path, now, |f| {
             f.refresh_tokens.insert(hash_refresh(&token), record);
             Ok(())
         })?;
@@ -346,15 +501,15 @@ impl FileTokenStore {
     /// Exchanges a refresh token for a new one in the same session. A used token
     /// revokes its session until `session_until` (when its last access token would
     /// expire) and is refused. Blocking.
-    pub fn rotate_refresh(
+    pub fn rotate_refresh_blocking(
         &self,
         token: &str,
         ttl: Duration,
         session_until: u64,
     ) -> Result<Result<Rotation, RefreshError>, Error> {
-        let now = self.clock.now();
+        let now = self.inner.clock.now();
         let key = hash_refresh(token);
-        let out = Self::change(&self.path, now, |f| {
+        let out = Self::change(&self.inner.path, now, |f| {
             let Some(record) = f.refresh_tokens.get_mut(&key) else {
                 return Ok(Err(RefreshError::Invalid));
             };
@@ -396,10 +551,10 @@ impl FileTokenStore {
 
     /// Revokes the session of a refresh token (RFC 7009 revocation of a refresh token);
     /// returns whether the token was known. Blocking.
-    pub fn revoke_refresh(&self, token: &str, session_until: u64) -> Result<bool, Error> {
-        let now = self.clock.now();
+    pub fn revoke_refresh_blocking(&self, token: &str, session_until: u64) -> Result<bool, Error> {
+        let now = self.inner.clock.now();
         let key = hash_refresh(token);
-        let found = Self::change(&self.path, now, |f| {
+        let found = Self::change(&self.inner.path, now, |f| {
             let Some(sid) = f.refresh_tokens.get(&key).map(|r| r.sid.clone()) else {
                 return Ok(false);
             };
@@ -416,7 +571,7 @@ impl RevocationCheck for FileTokenStore {
     fn is_revoked(&self, claims: &Claims) -> bool {
         // Under the read lock, without cloning the snapshot's Arc: one shared atomic
         // touched per token, not two. Writers only swap the Arc, so the lock is brief.
-        let guard = crate::sync::read(&self.snapshot);
+        let guard = crate::sync::read(&self.inner.snapshot);
         let s = &**guard;
         if claims
             .token_id()
@@ -473,11 +628,11 @@ mod tests {
     #[test]
     fn revoked_jti_until_it_expires_then_pruned() {
         let (_dir, clock, store) = store();
-        store.revoke_token("j1", 1_100).unwrap();
+        store.revoke_token_blocking("j1", 1_100).unwrap();
         assert!(store.is_revoked(&claims(serde_json::json!({"jti": "j1", "exp": 1_070}))));
         assert!(!store.is_revoked(&claims(serde_json::json!({"jti": "j2", "exp": 1_070}))));
         clock.set(1_200);
-        store.revoke_token("j3", 1_300).unwrap();
+        store.revoke_token_blocking("j3", 1_300).unwrap();
         let text = std::fs::read_to_string(store.path()).unwrap();
         assert!(
             !text.contains("\"j1\"") && text.contains("\"j3\""),
@@ -505,19 +660,19 @@ mod tests {
     fn refresh_rotation_and_reuse_detection() {
         let (_dir, clock, store) = store();
         let first = store
-            .create_refresh("alice", "s1", NOW, Duration::from_secs(600))
+            .create_refresh_blocking("alice", "s1", NOW, Duration::from_secs(600))
             .unwrap();
         let text = std::fs::read_to_string(store.path()).unwrap();
         assert!(!text.contains(&first), "stored only as a hash");
         let second = store
-            .rotate_refresh(&first, Duration::from_secs(600), 2_000)
+            .rotate_refresh_blocking(&first, Duration::from_secs(600), 2_000)
             .unwrap()
             .unwrap();
         assert_eq!((second.user.as_str(), second.sid.as_str()), ("alice", "s1"));
         // The first is used now: presenting it again kills the session.
         assert_eq!(
             store
-                .rotate_refresh(&first, Duration::from_secs(600), 2_000)
+                .rotate_refresh_blocking(&first, Duration::from_secs(600), 2_000)
                 .unwrap()
                 .unwrap_err(),
             RefreshError::Reused
@@ -525,7 +680,7 @@ mod tests {
         assert!(store.is_revoked(&claims(serde_json::json!({"sid": "s1"}))));
         assert_eq!(
             store
-                .rotate_refresh(&second.refresh_token, Duration::from_secs(600), 2_000)
+                .rotate_refresh_blocking(&second.refresh_token, Duration::from_secs(600), 2_000)
                 .unwrap()
                 .unwrap_err(),
             RefreshError::Invalid,
@@ -533,19 +688,19 @@ mod tests {
         );
         // Expiry and unknown tokens.
         let third = store
-            .create_refresh("bob", "s2", NOW, Duration::from_secs(10))
+            .create_refresh_blocking("bob", "s2", NOW, Duration::from_secs(10))
             .unwrap();
         clock.advance(11);
         assert_eq!(
             store
-                .rotate_refresh(&third, Duration::from_secs(10), 2_000)
+                .rotate_refresh_blocking(&third, Duration::from_secs(10), 2_000)
                 .unwrap()
                 .unwrap_err(),
             RefreshError::Invalid
         );
         assert_eq!(
             store
-                .rotate_refresh("nope", Duration::from_secs(10), 2_000)
+                .rotate_refresh_blocking("nope", Duration::from_secs(10), 2_000)
                 .unwrap()
                 .unwrap_err(),
             RefreshError::Invalid
@@ -555,11 +710,11 @@ mod tests {
     #[test]
     fn a_deleted_or_older_token_store_keeps_the_revocations_last_known() {
         let (_dir, _clock, store) = store();
-        store.revoke_token("j1", NOW + 600).unwrap();
+        store.revoke_token_blocking("j1", NOW + 600).unwrap();
         FileTokenStore::revoke_user_at(store.path(), "bob", &ManualClock::new(NOW)).unwrap();
         store.reload().unwrap();
         let older = fs::read(store.path()).unwrap();
-        store.revoke_token("j2", NOW + 600).unwrap();
+        store.revoke_token_blocking("j2", NOW + 600).unwrap();
         let revoked = |jti: &str, sub: &str| {
             store.is_revoked(&claims(json!({"jti": jti, "sub": sub, "iat": NOW - 5})))
         };
@@ -581,12 +736,12 @@ mod tests {
     fn revoke_all_kills_refresh_tokens() {
         let (_dir, clock, store) = store();
         let token = store
-            .create_refresh("alice", "s1", NOW, Duration::from_secs(600))
+            .create_refresh_blocking("alice", "s1", NOW, Duration::from_secs(600))
             .unwrap();
         FileTokenStore::revoke_user_at(store.path(), "alice", clock.as_ref()).unwrap();
         assert_eq!(
             store
-                .rotate_refresh(&token, Duration::from_secs(600), 2_000)
+                .rotate_refresh_blocking(&token, Duration::from_secs(600), 2_000)
                 .unwrap()
                 .unwrap_err(),
             RefreshError::Invalid

@@ -33,15 +33,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
+use crate::store::StoreFuture;
 use crate::store::durable::{self, Change, Tracker};
 
 /// A user as stored.
@@ -85,30 +85,85 @@ impl fmt::Debug for User {
     }
 }
 
-/// Where users come from: the file store, or anything else (a database, a
-/// directory). The token endpoint needs only these two operations.
+/// Where users come from: the file store, a database, or anything else (a directory).
+///
+/// Every method is async and may fail with
+/// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) apart from what it finds,
+/// because a networked store fails; "no such user" is `Ok(None)` from
+/// [`find`](Self::find) and [`ErrorKind::NoSuchUser`](crate::ErrorKind::NoSuchUser) from
+/// a change. The futures are boxed so that a store can sit behind `Arc<dyn UserStore>`.
+///
+/// The token endpoint needs only [`find`](Self::find) and
+/// [`upgrade_password_hash`](Self::upgrade_password_hash); the changes (`keycard users …`)
+/// default to refusing, for a read-only store. Changing a password or a role, or removing
+/// a user, must also end their tokens: [`Accounts`](crate::store::Accounts) ties that rule
+/// to a user store and a token store.
 pub trait UserStore: Send + Sync + 'static {
-    /// The user named `name`, if any.
-    fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send;
+    /// The user named `name` as the store holds it now, if any.
+    fn find<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>>;
 
     /// Replaces `name`'s password hash with `new` if it is still `old` (after a login
     /// upgraded it); returns whether it did. A store that cannot write may return
     /// `Ok(false)`.
-    fn upgrade_password_hash(
-        &self,
-        name: &str,
-        old: &str,
+    fn upgrade_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        old: &'a str,
         new: String,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    ) -> StoreFuture<'a, bool>;
 
-    /// The distinct cost kinds of the stored password hashes
-    /// ([`cost_kind`]: `$2b$12`, an Argon2 cost),
-    /// so that every login can take as long as the slowest kind and none tells whose
-    /// hash is cheaper. Defaults to none: a store that does not say leaves logins of a
-    /// kind not yet seen distinguishable until one was.
+    /// Adds a user (refused when the name is taken, or the name or role is malformed).
+    fn add<'a>(
+        &'a self,
+        name: &'a str,
+        role: &'a str,
+        password_hash: String,
+    ) -> StoreFuture<'a, ()> {
+        let _ = (name, role, password_hash);
+        read_only()
+    }
+
+    /// Sets `name`'s password hash.
+    fn set_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        password_hash: String,
+    ) -> StoreFuture<'a, ()> {
+        let _ = (name, password_hash);
+        read_only()
+    }
+
+    /// Sets `name`'s role.
+    fn set_role<'a>(&'a self, name: &'a str, role: &'a str) -> StoreFuture<'a, ()> {
+        let _ = (name, role);
+        read_only()
+    }
+
+    /// Removes `name`.
+    fn remove<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let _ = name;
+        read_only()
+    }
+
+    /// Every user, in the store's order.
+    fn list(&self) -> StoreFuture<'_, Vec<User>> {
+        read_only()
+    }
+
+    /// The distinct cost kinds of the stored password hashes ([`cost_kind`]: `$2b$12`,
+    /// an Argon2 cost), so that every login can take as long as the slowest kind and none
+    /// tells whose hash is cheaper. Defaults to none: a store that does not say leaves
+    /// logins of a kind not yet seen distinguishable until one was.
     fn hash_kinds(&self) -> Arc<[String]> {
         Arc::from(Vec::new())
     }
+}
+
+fn read_only<T: Send + 'static>() -> StoreFuture<'static, T> {
+    Box::pin(std::future::ready(Err(Error::new(
+        ErrorKind::Unavailable,
+        "this user store is read-only",
+    ))))
 }
 
 /// What verifying `stored` costs depends on this alone: the bcrypt variant and cost
@@ -440,38 +495,96 @@ impl FileUserStore {
     }
 }
 
+impl FileUserStore {
+    /// A locked change of the file on the blocking pool, then a reload.
+    fn change<'a, T: Send + 'static>(
+        &'a self,
+        change: impl FnOnce(&mut Users) -> Result<T, Error> + Send + 'static,
+    ) -> StoreFuture<'a, T> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            let out = tokio::task::spawn_blocking(move || Self::update(&path, change))
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        format!("users file task failed: {e}"),
+                    )
+                })??;
+            self.reload()?;
+            Ok(out)
+        })
+    }
+}
+
 impl UserStore for FileUserStore {
     /// The user's record as the file holds it now: the file is checked for a change
     /// first (one `stat`), so a login never goes by a record that `keycard users …` has
     /// already replaced. On a malformed file the previous users stay in force.
-    fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send {
+    fn find<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>> {
         if let Err(e) = self.reload() {
             tracing::error!(error = %e, "users file not reloaded; keeping the previous users");
         }
         let user = self.current().by_name.get(name).cloned();
-        std::future::ready(Ok(user))
+        Box::pin(std::future::ready(Ok(user)))
     }
 
-    async fn upgrade_password_hash(
-        &self,
-        name: &str,
-        old: &str,
+    fn upgrade_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        old: &'a str,
         new: String,
-    ) -> Result<bool, Error> {
-        let (path, name, old) = (self.path.clone(), name.to_owned(), old.to_owned());
-        let changed = tokio::task::spawn_blocking(move || {
-            Self::update(&path, |users| match users.get(&name) {
-                // Only if nobody changed it meanwhile (passwd, remove): never undo an edit.
-                Some(u) if u.password_hash == old => {
-                    users.set_password_hash(&name, new).map(|()| true)
-                }
-                _ => Ok(false),
-            })
+    ) -> StoreFuture<'a, bool> {
+        let (name, old) = (name.to_owned(), old.to_owned());
+        self.change(move |users| match users.get(&name) {
+            // Only if nobody changed it meanwhile (passwd, remove): never undo an edit.
+            Some(u) if u.password_hash == old => users.set_password_hash(&name, new).map(|()| true),
+            _ => Ok(false),
         })
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("upgrade task failed: {e}")))??;
-        self.reload()?;
-        Ok(changed)
+    }
+
+    fn add<'a>(
+        &'a self,
+        name: &'a str,
+        role: &'a str,
+        password_hash: String,
+    ) -> StoreFuture<'a, ()> {
+        let (name, role) = (name.to_owned(), role.to_owned());
+        self.change(move |users| users.add(&name, &role, password_hash, &SystemClock))
+    }
+
+    fn set_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        password_hash: String,
+    ) -> StoreFuture<'a, ()> {
+        let name = name.to_owned();
+        self.change(move |users| users.set_password_hash(&name, password_hash))
+    }
+
+    fn set_role<'a>(&'a self, name: &'a str, role: &'a str) -> StoreFuture<'a, ()> {
+        let (name, role) = (name.to_owned(), role.to_owned());
+        self.change(move |users| users.set_role(&name, &role))
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let name = name.to_owned();
+        self.change(move |users| users.remove(&name))
+    }
+
+    fn list(&self) -> StoreFuture<'_, Vec<User>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            let users = tokio::task::spawn_blocking(move || Self::read(&path))
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        format!("users file task failed: {e}"),
+                    )
+                })??;
+            Ok(users.users)
+        })
     }
 
     fn hash_kinds(&self) -> Arc<[String]> {
@@ -479,17 +592,41 @@ impl UserStore for FileUserStore {
     }
 }
 
-impl<T: UserStore> UserStore for Arc<T> {
-    fn find(&self, name: &str) -> impl Future<Output = Result<Option<User>, Error>> + Send {
+impl<T: UserStore + ?Sized> UserStore for Arc<T> {
+    fn find<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>> {
         (**self).find(name)
     }
-    fn upgrade_password_hash(
-        &self,
-        name: &str,
-        old: &str,
+    fn upgrade_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        old: &'a str,
         new: String,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
+    ) -> StoreFuture<'a, bool> {
         (**self).upgrade_password_hash(name, old, new)
+    }
+    fn add<'a>(
+        &'a self,
+        name: &'a str,
+        role: &'a str,
+        password_hash: String,
+    ) -> StoreFuture<'a, ()> {
+        (**self).add(name, role, password_hash)
+    }
+    fn set_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        password_hash: String,
+    ) -> StoreFuture<'a, ()> {
+        (**self).set_password_hash(name, password_hash)
+    }
+    fn set_role<'a>(&'a self, name: &'a str, role: &'a str) -> StoreFuture<'a, ()> {
+        (**self).set_role(name, role)
+    }
+    fn remove<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        (**self).remove(name)
+    }
+    fn list(&self) -> StoreFuture<'_, Vec<User>> {
+        (**self).list()
     }
     fn hash_kinds(&self) -> Arc<[String]> {
         (**self).hash_kinds()
