@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keycard::{
-    FileTokenStore, FileUserStore, Hasher, Issuer, RemoteJwks, SystemClock, TokenEndpoint,
-    Verifier, store::users::Users, token_store_path,
+    FileTokenStore, FileUserStore, Hasher, RemoteJwks, SystemClock, TokenService, Verifier,
+    store::users::Users, token_store_path,
 };
 
 use crate::Failure;
@@ -36,15 +36,6 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
     let mut background = Vec::new();
     let (app, banner) = match &config.mode {
         Mode::Issuer { key, retired } => {
-            let mut issuer = Issuer::new(key.clone())
-                .with_ttl(config.token_ttl)
-                .map_err(config_err)?;
-            if let Some(iss) = &config.issuer {
-                issuer = issuer.with_issuer(iss.clone());
-            }
-            if let Some(aud) = &config.audience {
-                issuer = issuer.with_audience(aud.clone());
-            }
             let users = Arc::new(
                 FileUserStore::open(&config.users)
                     .context("cannot load the users file")
@@ -55,16 +46,30 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
                     .context("cannot load the token store")
                     .map_err(Failure::Config)?,
             );
-            let keys = std::iter::once(key.verifying_key().clone())
-                .chain(retired.iter().cloned())
-                .collect();
-            let verifier = claims_checks(Verifier::from_keys(keys).map_err(config_err)?)
-                .with_revocations(tokens.clone());
-            let endpoint = TokenEndpoint::new(issuer, users.clone(), Hasher::new(config.policy))
+            // One place sets iss, aud, the lifetimes and the token store for the issuer,
+            // the verifier and /revoke alike.
+            let mut service = TokenService::builder(key.clone())
+                .retired_keys(retired.iter().cloned())
+                .ttl(config.token_ttl)
+                .leeway(config.leeway)
+                .max_lifetime(config.max_token_lifetime)
+                .token_store(tokens.clone());
+            if let Some(iss) = &config.issuer {
+                service = service.issuer(iss.clone());
+            }
+            if let Some(aud) = &config.audience {
+                service = service.audience(aud.clone());
+            }
+            if let Some(ttl) = config.refresh_ttl {
+                service = service.refresh_ttl(ttl);
+            }
+            let service = service.build().map_err(config_err)?;
+            let verifier = service.verifier();
+            let endpoint = service
+                .endpoint(users.clone(), Hasher::new(config.policy))
                 .with_user_rate(config.rate_limit_user)
                 .with_ip_rate(config.rate_limit_ip)
-                .with_trusted_proxies(config.proxies.clone())
-                .with_token_store(tokens.clone(), verifier.clone(), config.refresh_ttl);
+                .with_trusted_proxies(config.proxies.clone());
             background.push(users.watch(USERS_POLL));
             background.push(tokens.watch(USERS_POLL));
             let retired = if retired.is_empty() {

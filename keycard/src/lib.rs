@@ -101,6 +101,8 @@ pub use login::endpoint::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, defaul
 pub use login::password::{Hasher, PasswordPolicy};
 #[cfg(feature = "login")]
 pub use login::ratelimit::RateLimiter;
+#[cfg(feature = "login")]
+pub use login::service::{DEFAULT_ADMIN_ROLE, TokenService, TokenServiceBuilder};
 pub use server::errors::{method_not_allowed, not_found};
 #[cfg(feature = "server")]
 pub use server::forward_auth::{ForwardAuthHeaders, forward_auth};

@@ -47,12 +47,14 @@ pub struct TokenEndpoint<U> {
     sessions: Option<Sessions>,
 }
 
-/// Revocation and refresh tokens (`with_token_store`).
+/// Revocation and refresh tokens, as a [`TokenService`](crate::TokenService) wired them.
 struct Sessions {
     store: Arc<dyn TokenStore>,
     /// Verifies the tokens presented to `/revoke` (signature only).
     verifier: Verifier,
     refresh_ttl: Option<Duration>,
+    /// Who may revoke other users' access tokens.
+    admin_role: String,
 }
 
 impl<U> std::fmt::Debug for TokenEndpoint<U> {
@@ -111,20 +113,21 @@ impl<U: UserStore> TokenEndpoint<U> {
         self
     }
 
-    /// Turns on revocation and logout (`POST /revoke`) over `store`, and, with
-    /// `refresh_ttl`, refresh tokens. `verifier` checks the tokens presented to
-    /// `/revoke`; give the verifying layer's verifier `with_revocations(store)` so
-    /// revoked tokens are refused.
-    pub fn with_token_store(
+    /// Revocation, logout (`POST /revoke`) and refresh tokens as the service wired
+    /// them (`None`: none of them). Only [`TokenService::endpoint`] calls it, so the
+    /// verifier here is always the one with the store's revocations.
+    ///
+    /// [`TokenService::endpoint`]: crate::TokenService::endpoint
+    pub(crate) fn with_sessions(
         mut self,
-        store: Arc<dyn TokenStore>,
+        sessions: Option<crate::login::service::Sessions>,
         verifier: Verifier,
-        refresh_ttl: Option<Duration>,
     ) -> Self {
-        self.sessions = Some(Sessions {
-            store,
+        self.sessions = sessions.map(|s| Sessions {
+            store: s.store,
             verifier,
-            refresh_ttl,
+            refresh_ttl: s.refresh_ttl,
+            admin_role: s.admin_role,
         });
         self
     }
@@ -636,7 +639,7 @@ async fn revoke_handler<U: UserStore>(
             return revoked_ok(); // not ours or not a token: nothing to revoke (RFC 7009 §2.2)
         };
         let own = target.subject().is_some() && target.subject() == caller.subject();
-        if !own && caller.role() != Some("admin") {
+        if !own && caller.role() != Some(sessions.admin_role.as_str()) {
             return crate::auth::AuthError::InsufficientScope.into_response();
         }
         let (Some(jti), Some(exp)) = (target.token_id().map(str::to_owned), target.expires_at())

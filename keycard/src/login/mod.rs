@@ -7,3 +7,4 @@ pub(crate) mod client_addr;
 pub(crate) mod endpoint;
 pub mod password;
 pub(crate) mod ratelimit;
+pub(crate) mod service;
