@@ -568,6 +568,50 @@ mod tests {
         Verifier::new(key).with_clock(clock())
     }
 
+    /// RFC 7515 Appendix A.1: the HS256 example, key and token as the RFC prints them.
+    #[test]
+    fn rfc_7515_a1_hs256_known_answer() {
+        const K: &str = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+        const TOKEN: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let secret = crate::Secret::new(URL_SAFE_NO_PAD.decode(K).unwrap()).unwrap();
+        let verifier = Verifier::new(SigningKey::hs256(&secret).unwrap())
+            .with_clock(Arc::new(ManualClock::new(1_300_819_300)));
+        let claims = verifier.verify(TOKEN).unwrap();
+        assert_eq!(claims.issuer(), Some("joe"));
+        assert_eq!(claims.expires_at(), Some(1_300_819_380));
+        // One character of the signature changed: refused as a bad signature.
+        let tampered = format!("{}Y", &TOKEN[..TOKEN.len() - 1]);
+        assert_eq!(
+            verifier.verify(&tampered).unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    /// RFC 8037 Appendix A.4: the Ed25519 example. Its payload is text, not claims, so a
+    /// good signature gets as far as the claims and no further.
+    #[test]
+    fn rfc_8037_a4_ed25519_known_answer() {
+        const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        }))
+        .unwrap();
+        let verifier = Verifier::from_keys(vec![VerifyingKey::from_jwk(&jwk).unwrap()])
+            .unwrap()
+            .with_clock(clock());
+        assert_eq!(
+            verifier.verify(TOKEN).unwrap_err(),
+            TokenError::InvalidClaims
+        );
+        let tampered = TOKEN.replacen(".hgyY", ".hgyZ", 1);
+        assert_eq!(
+            verifier.verify(&tampered).unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
     #[test]
     fn properly_signed_tokens_of_another_type_are_refused() {
         let verifier = hs256_verifier();
