@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use keycard::duration::{Rate, parse_duration};
+use keycard::login::{Cidr, TrustedProxies};
+use keycard::server::{AppOptions, ForwardAuthHeaders, IdentityHeaders};
 use keycard::{
-    AppOptions, Cidr, ForwardAuthHeaders, Gateway, IdentityHeaders, PasswordPolicy, Rate, Rule,
-    Rules, Secret, ServerLimits, SigningKey, TrustedProxies, VerifyingKey, parse_duration,
+    Gateway, PasswordPolicy, Rule, Rules, Secret, ServerLimits, SigningKey, VerifyingKey,
 };
 use serde::Deserialize;
 
@@ -277,7 +279,7 @@ impl ServeConfig {
             .into_iter()
             .filter(|p| !p.trim().is_empty())
             .collect();
-        let mut rules = keycard::serve_rules(&public).context("--public")?;
+        let mut rules = keycard::server::serve_rules(&public).context("--public")?;
         for (i, r) in file.rule.iter().enumerate() {
             rules = rules
                 .rule(rule(r).with_context(|| format!("config file: [[rule]] number {}", i + 1))?);
@@ -458,8 +460,8 @@ fn rule(r: &RuleConfig) -> anyhow::Result<Rule> {
     Ok(rule)
 }
 
-fn axum_method(m: &str) -> Option<keycard::Method> {
-    keycard::Method::from_bytes(m.trim().as_bytes()).ok()
+fn axum_method(m: &str) -> Option<keycard::auth::Method> {
+    keycard::auth::Method::from_bytes(m.trim().as_bytes()).ok()
 }
 
 fn at_least(name: &str, value: Option<usize>, default: usize, min: usize) -> anyhow::Result<usize> {

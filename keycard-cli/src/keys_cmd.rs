@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use keycard::{KeyAlgorithm, SigningKey, VerifyingKey};
+use keycard::jwt::KeyAlgorithm;
+use keycard::{SigningKey, VerifyingKey};
 
 use crate::cli::KeysCommand;
 

@@ -86,9 +86,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tokens {
             command: cli::TokensCommand::Revoke { jti, until },
         } => {
-            let store = keycard::token_store_path(&users);
-            keycard::FileTokenStore::revoke_token_at(&store, &jti, until, &keycard::SystemClock)
-                .map_err(|e| Failure::Runtime(e.into()))?;
+            let store = keycard::store::token_store_path(&users);
+            keycard::FileTokenStore::revoke_token_at(
+                &store,
+                &jti,
+                until,
+                &keycard::clock::SystemClock,
+            )
+            .map_err(|e| Failure::Runtime(e.into()))?;
             eprintln!("token {jti} revoked until {until}");
             Ok(())
         }

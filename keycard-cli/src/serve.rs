@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use keycard::{
-    FileTokenStore, FileUserStore, Hasher, RemoteJwks, SystemClock, TokenService, Verifier,
-    store::users::Users, token_store_path,
-};
+use keycard::clock::SystemClock;
+use keycard::store::token_store_path;
+use keycard::store::users::Users;
+use keycard::{FileTokenStore, FileUserStore, Hasher, RemoteJwks, TokenService, Verifier};
 
 use crate::Failure;
 use crate::config::{Mode, ServeConfig};
@@ -85,7 +85,7 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
                 users.len()
             );
             (
-                keycard::app_with(endpoint, verifier, rules, &limits, options),
+                keycard::server::app_with(endpoint, verifier, rules, &limits, options),
                 banner,
             )
         }
@@ -111,7 +111,7 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
             let banner =
                 format!("verify-only, algorithm -, key id -, keys from {jwks_url}: {found}");
             (
-                keycard::verify_only_app(verifier, rules, &limits, options),
+                keycard::server::verify_only_app(verifier, rules, &limits, options),
                 banner,
             )
         }

@@ -5,10 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use keycard::clock::SystemClock;
 use keycard::login::password::check_password;
 use keycard::store::Accounts;
+use keycard::store::token_store_path;
 use keycard::store::users::{check_role, check_username};
-use keycard::{FileTokenStore, FileUserStore, PasswordPolicy, SystemClock, token_store_path};
+use keycard::{FileTokenStore, FileUserStore, PasswordPolicy};
 use serde::Serialize;
 use zeroize::Zeroizing;
 

@@ -9,7 +9,8 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use keycard::{Rate, RateLimiter};
+use keycard::duration::Rate;
+use keycard::login::RateLimiter;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -16,7 +16,8 @@ use sha2::Digest;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use keycard::{FileTokenStore, Issuer, Secret, SigningKey, SystemClock, Verifier, VerifyingKey};
+use keycard::clock::SystemClock;
+use keycard::{FileTokenStore, Issuer, Secret, SigningKey, Verifier, VerifyingKey};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()

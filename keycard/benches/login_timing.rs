@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use http::{Request, StatusCode};
-use keycard::*;
+use keycard::{FileUserStore, Hasher, Issuer, PasswordPolicy, Secret, SigningKey, TokenEndpoint};
 use tower::ServiceExt;
 
 fn login(user: &str) -> Request<Body> {

@@ -9,7 +9,10 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::{Json, Router, routing::get};
-use keycard::*;
+use keycard::{
+    AuthLayer, Claims, FileUserStore, Hasher, Issuer, PasswordPolicy, Rules, Secret, ServerLimits,
+    SigningKey, TokenEndpoint, Verifier, serve,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

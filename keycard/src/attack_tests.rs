@@ -14,7 +14,11 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::*;
+use crate::clock::*;
+use crate::jwt::*;
+use crate::login::*;
+use crate::server::*;
+use crate::store::*;
 
 const NOW: u64 = 1_800_000_000;
 const SECRET: &[u8; 32] = b"attack-suite-secret-of-32-bytes!";
@@ -38,7 +42,7 @@ fn app(key: SigningKey) -> Router {
         Hasher::new(PasswordPolicy::danger_test_minimum()),
     );
     let verifier = Verifier::new(key).with_clock(clock);
-    crate::app(
+    crate::server::app(
         endpoint,
         verifier,
         serve_rules::<&str>(&[]).unwrap(),

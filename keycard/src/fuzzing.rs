@@ -5,7 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderValue, header};
 
-use crate::{ManualClock, Secret, SigningKey, Verifier};
+use crate::clock::ManualClock;
+use crate::{Secret, SigningKey, Verifier};
 
 /// Verifies `data` (as text) as a token with an HS256 verifier and, when given, a public
 /// key verifier; must never panic.
@@ -19,7 +20,7 @@ pub fn verify_token(data: &[u8]) {
         {
             v.push(Verifier::new(key).with_clock(clock.clone()));
         }
-        if let Ok(key) = SigningKey::generate(crate::KeyAlgorithm::ES256)
+        if let Ok(key) = SigningKey::generate(crate::jwt::KeyAlgorithm::ES256)
             .and_then(|g| SigningKey::from_pkcs8_pem(g.pem.as_bytes()))
         {
             v.push(Verifier::new(key).with_clock(clock));

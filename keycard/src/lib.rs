@@ -7,7 +7,10 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use axum::{Json, Router, routing::get};
-//! use keycard::*;
+//! use keycard::{
+//!     AuthLayer, Claims, FileUserStore, Hasher, Issuer, PasswordPolicy, RequireRoleLayer, Rules,
+//!     Secret, ServerLimits, SigningKey, TokenEndpoint, Verifier, serve,
+//! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = SigningKey::hs256(&Secret::new(std::env::var("AUTHENTICATION_SECRET")?)?)?;
@@ -38,12 +41,12 @@
 //!   with gateway mode and forward auth, path normalization ([`auth::path`]), the
 //!   [`Rules`], the role guard ([`RequireRoleLayer`]) and the [`Claims`] extractors.
 //! - [`login`]: `POST /token` and `/revoke` ([`TokenEndpoint`]), body parsing, login rate
-//!   limits, the client's address behind [`TrustedProxies`], and password hashing
+//!   limits, the client's address behind [`login::TrustedProxies`], and password hashing
 //!   ([`login::password`]).
 //! - [`store`]: durable files, the users file ([`FileUserStore`] behind [`UserStore`]) and
 //!   the token store ([`FileTokenStore`]).
-//! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`app`]),
-//!   gateway mode ([`Gateway`]), forward auth ([`forward_auth()`]) and the JSON errors.
+//! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`server::app`]),
+//!   gateway mode ([`Gateway`]), forward auth ([`server::forward_auth()`]) and the JSON errors.
 //! - `clock`, `duration`, `error`, `random`, `sync`: time, `7d` / `10/m` parsing, errors,
 //!   randomness, locks that outlive poisoning.
 //!
@@ -59,17 +62,17 @@
 #[cfg(feature = "server")]
 mod attack_tests;
 pub mod auth;
-mod clock;
-mod duration;
+pub mod clock;
+pub mod duration;
 mod error;
 #[cfg(feature = "login")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod jwt;
+pub mod jwt;
 #[cfg(feature = "login")]
 pub mod login;
 mod random;
-mod server;
+pub mod server;
 #[cfg(feature = "store")]
 pub mod store;
 mod sync;
@@ -78,44 +81,15 @@ mod sync;
 #[cfg(feature = "server")]
 mod router_tests;
 
-pub use auth::rules::{Access, Rule, Rules};
-pub use auth::{Auth, AuthError, AuthLayer, RequireRole, RequireRoleLayer, ResponseFuture};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use duration::{Rate, parse_duration};
+// The common path; everything else is in its module.
+pub use auth::{AuthError, AuthLayer, RequireRoleLayer, Rule, Rules};
 pub use error::{Error, ErrorKind};
-pub use http::Method;
-pub use jwt::claims::{Audience, Claims, Extra};
-pub use jwt::issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
 #[cfg(feature = "remote-jwks")]
-pub use jwt::jwks::RemoteJwks;
-pub use jwt::keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
-pub use jwt::secret::{MIN_SECRET_LEN, Secret};
-pub use jwt::verifier::{
-    DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, RevocationCheck, TokenError, Verifier,
-};
+pub use jwt::RemoteJwks;
+pub use jwt::{Claims, Issuer, Secret, SigningKey, TokenError, Verifier, VerifyingKey};
 #[cfg(feature = "login")]
-pub use login::client_addr::{Cidr, TrustedProxies};
-#[cfg(feature = "login")]
-pub use login::endpoint::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
-#[cfg(feature = "login")]
-pub use login::password::{Hasher, PasswordPolicy};
-#[cfg(feature = "login")]
-pub use login::ratelimit::RateLimiter;
-#[cfg(feature = "login")]
-pub use login::service::{DEFAULT_ADMIN_ROLE, TokenService, TokenServiceBuilder};
-pub use server::errors::{method_not_allowed, not_found};
+pub use login::{Hasher, PasswordPolicy, TokenEndpoint, TokenService};
 #[cfg(feature = "server")]
-pub use server::forward_auth::{ForwardAuthHeaders, forward_auth};
-#[cfg(feature = "server")]
-pub use server::gateway::{Gateway, IdentityHeaders};
-#[cfg(feature = "server")]
-pub use server::serve::{
-    ALWAYS_PUBLIC, AppOptions, JWKS_MAX_AGE, RESERVED, ServerLimits, app, app_with, jwks_document,
-    serve, serve_rules, verify_only_app,
-};
+pub use server::{Gateway, ServerLimits, serve};
 #[cfg(feature = "store")]
-pub use store::StoreFuture;
-#[cfg(feature = "store")]
-pub use store::tokens::{FileTokenStore, RefreshError, Rotation, TokenStore, token_store_path};
-#[cfg(feature = "store")]
-pub use store::users::{FileUserStore, User, UserStore};
+pub use store::{FileTokenStore, FileUserStore, TokenStore, UserStore};

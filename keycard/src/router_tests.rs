@@ -17,7 +17,13 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::*;
+use crate::auth::*;
+use crate::clock::*;
+use crate::duration::*;
+use crate::jwt::*;
+use crate::login::*;
+use crate::server::*;
+use crate::store::*;
 
 const SECRET: &[u8; 32] = b"router-test-secret-of-32-bytes!!";
 const NOW: u64 = 1_800_000_000;

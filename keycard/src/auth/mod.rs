@@ -1,5 +1,5 @@
 //! The verifying middleware: a tower [`Layer`](tower::Layer) that normalizes the path,
-//! applies the [`Rules`](crate::Rules), checks `Authorization: Bearer …`, and hands
+//! applies the [`Rules`], checks `Authorization: Bearer …`, and hands
 //! the verified [`Claims`] to handlers in the request's extensions.
 //!
 //! - `decision`: the one request decision, shared with gateway mode and forward auth;
@@ -33,15 +33,18 @@ mod service;
 #[cfg(feature = "server")]
 pub(crate) use decision::{decide_refetching, same_header};
 pub use future::ResponseFuture;
+/// The HTTP method type rules are written with (`http::Method`).
+pub use http::Method;
 pub use layer::AuthLayer;
 pub use response::AuthError;
 pub use role::{RequireRole, RequireRoleLayer};
+pub use rules::{Access, Rule, Rules};
 pub use service::Auth;
 pub(crate) use service::bearer_token;
 
 use crate::jwt::claims::Claims;
 
-/// The one role check, shared by the rules ([`Access::Roles`](crate::Access)) and the
+/// The one role check, shared by the rules ([`Access::Roles`](crate::auth::Access)) and the
 /// role guard: the token's `role` must be one of `roles`.
 fn require_role(claims: &Claims, roles: &[String]) -> Result<(), AuthError> {
     match claims.role() {

@@ -8,3 +8,13 @@ pub(crate) mod jwks;
 pub(crate) mod keys;
 pub(crate) mod secret;
 pub(crate) mod verifier;
+
+pub use claims::{Audience, Claims, Extra};
+pub use issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
+#[cfg(feature = "remote-jwks")]
+pub use jwks::RemoteJwks;
+pub use keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
+pub use secret::{MIN_SECRET_LEN, Secret};
+pub use verifier::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, RevocationCheck, TokenError, Verifier,
+};

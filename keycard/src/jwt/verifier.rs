@@ -731,7 +731,7 @@ mod tests {
         let mut jwk = public.jwk().unwrap().clone();
         jwk.common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::PS256);
         let pss = VerifyingKey::from_jwk(&jwk).unwrap();
-        assert_eq!(pss.algorithm(), crate::KeyAlgorithm::PS256);
+        assert_eq!(pss.algorithm(), crate::jwt::KeyAlgorithm::PS256);
 
         let rs = Verifier::from_keys(vec![public])
             .unwrap()
@@ -856,7 +856,7 @@ mod tests {
     fn key_finding_headers_are_ignored() {
         // jku, x5u, x5c and an embedded jwk all name the attacker's key; none is used.
         let ours = SigningKey::from_pkcs8_pem(&fixture("p256.pem")).unwrap();
-        let attacker = SigningKey::generate(crate::KeyAlgorithm::ES256).unwrap();
+        let attacker = SigningKey::generate(crate::jwt::KeyAlgorithm::ES256).unwrap();
         let attacker_key = SigningKey::from_pkcs8_pem(attacker.pem.as_bytes()).unwrap();
         let attacker_jwk = serde_json::to_value(attacker.verifying_key.jwk().unwrap()).unwrap();
         let verifier = Verifier::new(ours.clone()).with_clock(clock());

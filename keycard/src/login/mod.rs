@@ -8,3 +8,9 @@ pub(crate) mod endpoint;
 pub mod password;
 pub(crate) mod ratelimit;
 pub(crate) mod service;
+
+pub use client_addr::{Cidr, TrustedProxies};
+pub use endpoint::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_rate};
+pub use password::{Hasher, PasswordPolicy};
+pub use ratelimit::RateLimiter;
+pub use service::{DEFAULT_ADMIN_ROLE, TokenService, TokenServiceBuilder};

@@ -9,14 +9,16 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use keycard::{FileTokenStore, FileUserStore, Hasher, PasswordPolicy, Secret, SigningKey, SystemClock, TokenService};
+//! use keycard::clock::SystemClock;
+//! use keycard::store::token_store_path;
+//! use keycard::{FileTokenStore, FileUserStore, Hasher, PasswordPolicy, Secret, SigningKey, TokenService};
 //!
 //! # fn main() -> Result<(), keycard::Error> {
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let users_path = dir.path().join("users.json");
 //! let key = SigningKey::hs256(&Secret::new(*b"an example secret of 32 bytes!!!")?)?;
 //! let tokens = Arc::new(FileTokenStore::open(
-//!     keycard::token_store_path(&users_path),
+//!     token_store_path(&users_path),
 //!     Arc::new(SystemClock),
 //! )?);
 //! let service = TokenService::builder(key)
@@ -50,8 +52,8 @@ use crate::store::users::UserStore;
 /// otherwise: `admin`.
 pub const DEFAULT_ADMIN_ROLE: &str = "admin";
 
-/// The issuer, the verifier and the token store of one deployment; see the [module
-/// docs](self).
+/// The issuer, the verifier and the token store of one deployment, set once: the
+/// verifier always carries the issuer's `iss`, `aud` and the store's revocations.
 #[derive(Clone)]
 pub struct TokenService {
     issuer: Issuer,

@@ -1,5 +1,5 @@
 //! Storage: durable files (locked, atomic, watched), the users file behind the
-//! [`UserStore`](crate::UserStore) trait, and the token store (revocations and refresh
+//! [`UserStore`] trait, and the token store (revocations and refresh
 //! tokens).
 
 pub(crate) mod durable;
@@ -9,8 +9,9 @@ pub mod users;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
-use tokens::TokenStore;
-use users::{User, UserStore};
+
+pub use tokens::{FileTokenStore, RefreshError, Rotation, TokenStore, token_store_path};
+pub use users::{FileUserStore, User, UserStore};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +28,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, crate::Error
 /// ```no_run
 /// use std::sync::Arc;
 /// use keycard::store::Accounts;
-/// use keycard::{FileTokenStore, FileUserStore, PasswordPolicy, SystemClock, token_store_path};
+/// use keycard::clock::SystemClock;
+/// use keycard::store::token_store_path;
+/// use keycard::{FileTokenStore, FileUserStore};
 ///
 /// # async fn demote() -> Result<(), keycard::Error> {
 /// let users = Arc::new(FileUserStore::open("users.json")?);

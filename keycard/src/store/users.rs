@@ -88,9 +88,9 @@ impl fmt::Debug for User {
 /// Where users come from: the file store, a database, or anything else (a directory).
 ///
 /// Every method is async and may fail with
-/// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) apart from what it finds,
+/// [`ErrorKind::Unavailable`] apart from what it finds,
 /// because a networked store fails; "no such user" is `Ok(None)` from
-/// [`find`](Self::find) and [`ErrorKind::NoSuchUser`](crate::ErrorKind::NoSuchUser) from
+/// [`find`](Self::find) and [`ErrorKind::NoSuchUser`] from
 /// a change. The futures are boxed so that a store can sit behind `Arc<dyn UserStore>`.
 ///
 /// The token endpoint needs only [`find`](Self::find) and
