@@ -79,8 +79,8 @@ pub enum Command {
 pub enum TokensCommand {
     /// Revoke one token by its jti, until it would have expired anyway
     Revoke {
-        /// The token's jti claim
-        #[arg(long)]
+        /// The token's jti claim (base64url: it may start with `-`)
+        #[arg(long, allow_hyphen_values = true)]
         jti: String,
         /// When the token expires (its exp claim, Unix seconds); the entry is dropped after
         #[arg(long, value_name = "UNIX_TIME")]

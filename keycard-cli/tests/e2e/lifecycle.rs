@@ -343,6 +343,19 @@ fn revocations_survive_a_restart_and_the_cli_is_seen_live() {
         .get("/me", Some(&b))
         .status
         == 401));
+    // A jti is base64url, so one in 32 starts with `-`: still a value, not a flag.
+    let out = env.run(
+        &[
+            "tokens",
+            "revoke",
+            "--jti",
+            "-uAbC_dEf",
+            "--until",
+            "4000000000",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     drop(server);
     let server = env.serve(&[]);
     assert_eq!(server.get("/me", Some(&a)).status, 401);
