@@ -50,11 +50,11 @@ pub fn token_body(data: &[u8]) {
         return;
     };
     let kind = if first % 2 == 0 {
-        crate::login::endpoint::BodyKind::Json
+        crate::login::request::BodyKind::Json
     } else {
-        crate::login::endpoint::BodyKind::Form
+        crate::login::request::BodyKind::Form
     };
-    let _ = crate::login::endpoint::parse_body(kind, body);
+    let _ = crate::login::request::parse_body(kind, body);
 }
 
 /// Parses `data` as a users file.

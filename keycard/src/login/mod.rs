@@ -5,8 +5,13 @@
 pub(crate) mod body;
 pub(crate) mod client_addr;
 pub(crate) mod endpoint;
+mod negotiate;
 pub mod password;
+mod password_grant;
 pub(crate) mod ratelimit;
+mod refresh_grant;
+pub(crate) mod request;
+mod revoke;
 pub(crate) mod service;
 
 pub use client_addr::{Cidr, TrustedProxies};
