@@ -1,0 +1,210 @@
+//! Signing and verification keys: an HS256 secret, or an asymmetric key pair read from
+//! PKCS#8 / SPKI PEM files or a JWK, each with the one algorithm it may be used with.
+//!
+//! | key | algorithm |
+//! |---|---|
+//! | HMAC secret (≥ 32 bytes) | HS256 |
+//! | Ed25519 | EdDSA |
+//! | P-256 | ES256 |
+//! | P-384 | ES384 |
+//! | RSA (≥ 2048 bits) | RS256, or PS256 when asked for |
+//!
+//! An asymmetric key's `kid` defaults to its RFC 7638 JWK thumbprint (SHA-256), so
+//! every node given the same key agrees on it.
+//!
+//! RSA *signing* keys are refused in this build: the pure-Rust `rsa` crate's
+//! private-key operations are not constant-time (RUSTSEC-2023-0071, the Marvin attack).
+//! RSA *verification* keys are fine: verification uses only the public key.
+//!
+//! `algorithm`: the one table of algorithms; `public` and `private`: reading PEM and JWK,
+//! generating, writing PKCS#8 and JWK; `check`: the parsed RustCrypto verifiers;
+//! `verifying` and `signing`: the two public key types.
+
+mod algorithm;
+mod check;
+mod private;
+mod public;
+mod signing;
+mod verifying;
+
+pub use algorithm::{KeyAlgorithm, MIN_RSA_BITS};
+pub(crate) use check::SignatureCheck;
+pub(crate) use private::PrivateKey;
+pub(crate) use public::PublicKey;
+pub use signing::{GeneratedKey, SigningKey};
+pub use verifying::VerifyingKey;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{Error, ErrorKind};
+
+pub(crate) fn bad_key(why: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidKey, why)
+}
+
+pub(crate) fn decode_b64(text: &str) -> Result<Vec<u8>, Error> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| bad_key("a JWK member is not base64url"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::jwk::{Jwk, KeyAlgorithm as JwkAlgorithm};
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_known_answer() {
+        // RFC 7638 §3.1: the example RSA key and its SHA-256 thumbprint.
+        let jwk: Jwk = serde_json::from_str(
+            r#"{"kty":"RSA","e":"AQAB","alg":"RS256",
+            "n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"}"#,
+        )
+        .unwrap();
+        let key = VerifyingKey::from_jwk(&jwk).unwrap();
+        assert_eq!(
+            key.key_id(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
+        assert_eq!(key.algorithm(), KeyAlgorithm::RS256);
+    }
+
+    #[test]
+    fn each_supported_private_key_signs_with_its_algorithm_and_agrees_with_its_public_half() {
+        for (file, alg) in [
+            ("ed25519", KeyAlgorithm::EdDSA),
+            ("p256", KeyAlgorithm::ES256),
+            ("p384", KeyAlgorithm::ES384),
+        ] {
+            let key = SigningKey::from_pkcs8_pem(&fixture(&format!("{file}.pem"))).unwrap();
+            assert_eq!(key.algorithm(), alg, "{file}");
+            let public = VerifyingKey::from_pem(&fixture(&format!("{file}.pub.pem"))).unwrap();
+            assert_eq!(public.algorithm(), alg);
+            let kid = key.key_id().unwrap();
+            assert_eq!(
+                public.key_id(),
+                Some(kid),
+                "{file}: the thumbprint is the same from both halves"
+            );
+            assert_eq!(kid.len(), 43, "base64url of a SHA-256");
+            let jwk = serde_json::to_value(key.verifying_key().jwk().unwrap()).unwrap();
+            assert_eq!(jwk["kid"], kid);
+            assert_eq!(jwk["alg"], alg.name());
+            assert_eq!(jwk["use"], "sig");
+            assert!(jwk.get("d").is_none(), "never a private member: {jwk}");
+            // And a JWK read back is the same key.
+            let back = VerifyingKey::from_jwk(key.verifying_key().jwk().unwrap()).unwrap();
+            assert_eq!(back.key_id(), Some(kid));
+        }
+    }
+
+    #[test]
+    fn rsa_keys_verify_but_do_not_sign_in_this_build() {
+        let err = SigningKey::from_pkcs8_pem(&fixture("rsa2048.pem")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        assert!(err.to_string().contains("RUSTSEC-2023-0071"), "{err}");
+        let public = VerifyingKey::from_pem(&fixture("rsa2048.pub.pem")).unwrap();
+        assert_eq!(public.algorithm(), KeyAlgorithm::RS256);
+        let from_private = VerifyingKey::from_pem(&fixture("rsa2048.pem")).unwrap();
+        assert_eq!(from_private.key_id(), public.key_id());
+        for small in ["rsa1024.pem", "rsa1024.pub.pem"] {
+            let err = VerifyingKey::from_pem(&fixture(small)).unwrap_err();
+            assert!(err.to_string().contains("1024 bits is too small"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unsupported_or_misformatted_keys_say_why() {
+        let cases = [
+            ("p256-sec1.pem", "openssl pkcs8 -topk8"),
+            ("p521.pem", "not a PKCS#8 private key of a supported kind"),
+            ("p256.pub.pem", "a public key where a private key is needed"),
+        ];
+        for (file, says) in cases {
+            let err = SigningKey::from_pkcs8_pem(&fixture(file)).unwrap_err();
+            assert!(err.to_string().contains(says), "{file}: {err}");
+        }
+        assert!(SigningKey::from_pkcs8_pem(b"garbage").is_err());
+        assert!(SigningKey::from_pkcs8_pem(&[0xff, 0xfe]).is_err());
+        assert!(
+            VerifyingKey::from_pem(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn symmetric_jwks_are_never_taken() {
+        let jwk: Jwk =
+            serde_json::from_str(r#"{"kty":"oct","k":"c2VjcmV0","alg":"HS256","kid":"x"}"#)
+                .unwrap();
+        assert!(
+            VerifyingKey::from_jwk(&jwk)
+                .unwrap_err()
+                .to_string()
+                .contains("symmetric")
+        );
+    }
+
+    #[test]
+    fn a_jwk_whose_alg_does_not_fit_its_key_is_refused() {
+        let key = SigningKey::from_pkcs8_pem(&fixture("p256.pem")).unwrap();
+        let mut jwk = key.verifying_key().jwk().unwrap().clone();
+        jwk.common.key_algorithm = Some(JwkAlgorithm::RS256);
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+        jwk.common.key_algorithm = None;
+        assert_eq!(
+            VerifyingKey::from_jwk(&jwk).unwrap().algorithm(),
+            KeyAlgorithm::ES256
+        );
+    }
+
+    #[test]
+    fn generated_keys_round_trip() {
+        for alg in [
+            KeyAlgorithm::EdDSA,
+            KeyAlgorithm::ES256,
+            KeyAlgorithm::ES384,
+        ] {
+            let generated = SigningKey::generate(alg).unwrap();
+            assert!(generated.pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+            let key = SigningKey::from_pkcs8_pem(generated.pem.as_bytes()).unwrap();
+            assert_eq!(key.algorithm(), alg);
+            assert_eq!(key.key_id(), generated.verifying_key.key_id());
+        }
+        assert!(SigningKey::generate(KeyAlgorithm::HS256).is_err());
+    }
+
+    #[test]
+    fn generated_rsa_keys_are_2048_bits_and_verify() {
+        let generated = SigningKey::generate(KeyAlgorithm::RS256).unwrap();
+        let public = VerifyingKey::from_pem(generated.pem.as_bytes()).unwrap();
+        assert_eq!(public.key_id(), generated.verifying_key.key_id());
+        let jwk = serde_json::to_value(public.jwk().unwrap()).unwrap();
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(jwk["n"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            256
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let pem = fixture("ed25519.pem");
+        let key = SigningKey::from_pkcs8_pem(&pem).unwrap();
+        let printed = format!("{key:?} {:?}", key.verifying_key());
+        let body: String = String::from_utf8(pem)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        assert!(!printed.contains(&body[..20]), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+}
