@@ -5,6 +5,7 @@ pub(crate) mod claims;
 pub(crate) mod issuer;
 #[cfg(feature = "remote-jwks")]
 pub(crate) mod jwks;
+pub(crate) mod jws;
 pub(crate) mod keys;
 pub(crate) mod secret;
 pub(crate) mod verifier;
