@@ -503,18 +503,23 @@ impl FileUserStore {
     ) -> StoreFuture<'a, T> {
         let path = self.path.clone();
         Box::pin(async move {
-            let out = tokio::task::spawn_blocking(move || Self::update(&path, change))
-                .await
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Unavailable,
-                        format!("users file task failed: {e}"),
-                    )
-                })??;
+            let out = blocking(move || Self::update(&path, change)).await?;
             self.reload()?;
             Ok(out)
         })
     }
+}
+
+/// Runs blocking file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("users file task failed: {e}"),
+        )
+    })?
 }
 
 impl UserStore for FileUserStore {
@@ -574,17 +579,7 @@ impl UserStore for FileUserStore {
 
     fn list(&self) -> StoreFuture<'_, Vec<User>> {
         let path = self.path.clone();
-        Box::pin(async move {
-            let users = tokio::task::spawn_blocking(move || Self::read(&path))
-                .await
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Unavailable,
-                        format!("users file task failed: {e}"),
-                    )
-                })??;
-            Ok(users.users)
-        })
+        Box::pin(async move { Ok(blocking(move || Self::read(&path)).await?.users) })
     }
 
     fn hash_kinds(&self) -> Arc<[String]> {
