@@ -218,7 +218,7 @@ impl ServeConfig {
     pub fn resolve(cli: &Cli, args: &ServeArgs, file: FileConfig) -> anyhow::Result<Self> {
         let users = users_path(cli, &file);
         let policy = password_policy(&cli.argon2, &file)?;
-        // The demo makes its own throwaway secret and users file (see serve::Demo).
+        // The demo makes its own throwaway secret and users file (see demo::Demo).
         let mut warnings = Vec::new();
         let mode = if args.demo {
             Mode::issuer(SigningKey::hs256(&Secret::random())?)
@@ -268,7 +268,7 @@ impl ServeConfig {
             format!("--listen {listen:?} is not an address like 127.0.0.1:8080")
         })?;
         if args.demo {
-            crate::serve::check_demo_listen(&listen)?;
+            crate::demo::check_demo_listen(&listen)?;
         }
         let public = if args.public.is_empty() {
             file.public.unwrap_or_default()

@@ -4,6 +4,7 @@
 mod allocator;
 mod cli;
 mod config;
+mod demo;
 mod keys_cmd;
 mod serve;
 mod users_cmd;
@@ -72,7 +73,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let mut config = ServeConfig::resolve(&cli, args, file).map_err(Failure::Config)?;
             init_logging();
             let demo = if args.demo {
-                Some(serve::Demo::prepare(&mut config).map_err(Failure::Runtime)?)
+                Some(demo::Demo::prepare(&mut config).map_err(Failure::Runtime)?)
             } else {
                 None
             };
