@@ -8,7 +8,6 @@
 use std::hash::RandomState;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::connect_info::MockConnectInfo;
@@ -20,12 +19,11 @@ use serde::Serialize;
 
 use crate::duration::Rate;
 use crate::jwt::issuer::Issuer;
-use crate::jwt::verifier::Verifier;
 use crate::login::client_addr::{self, TrustedProxies};
 use crate::login::password::Hasher;
 use crate::login::ratelimit::RateLimiter;
+use crate::login::service::Sessions;
 use crate::server::errors::{json_error, method_not_allowed, unavailable};
-use crate::store::tokens::TokenStore;
 use crate::store::users::UserStore;
 
 use super::negotiate::bare_token_type;
@@ -50,16 +48,6 @@ pub struct TokenEndpoint<U> {
     pub(super) name_keys: RandomState,
     pub(super) proxies: TrustedProxies,
     pub(super) sessions: Option<Sessions>,
-}
-
-/// Revocation and refresh tokens, as a [`TokenService`](crate::TokenService) wired them.
-pub(super) struct Sessions {
-    pub(super) store: Arc<dyn TokenStore>,
-    /// Verifies the tokens presented to `/revoke` (signature only).
-    pub(super) verifier: Verifier,
-    pub(super) refresh_ttl: Option<Duration>,
-    /// Who may revoke other users' access tokens.
-    pub(super) admin_role: String,
 }
 
 impl<U> std::fmt::Debug for TokenEndpoint<U> {
@@ -123,17 +111,8 @@ impl<U: UserStore> TokenEndpoint<U> {
     /// verifier here is always the one with the store's revocations.
     ///
     /// [`TokenService::endpoint`]: crate::TokenService::endpoint
-    pub(crate) fn with_sessions(
-        mut self,
-        sessions: Option<crate::login::service::Sessions>,
-        verifier: Verifier,
-    ) -> Self {
-        self.sessions = sessions.map(|s| Sessions {
-            store: s.store,
-            verifier,
-            refresh_ttl: s.refresh_ttl,
-            admin_role: s.admin_role,
-        });
+    pub(crate) fn with_sessions(mut self, sessions: Option<Sessions>) -> Self {
+        self.sessions = sessions;
         self
     }
 

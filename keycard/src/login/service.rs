@@ -66,6 +66,8 @@ pub struct TokenService {
 #[derive(Clone)]
 pub(crate) struct Sessions {
     pub(crate) store: Arc<dyn TokenStore>,
+    /// The verifier with the store's revocations; `/revoke` reads tokens with it.
+    pub(crate) verifier: Verifier,
     pub(crate) refresh_ttl: Option<Duration>,
     pub(crate) admin_role: String,
 }
@@ -112,8 +114,7 @@ impl TokenService {
 
     /// The `/token` endpoint (and `/revoke`, with a token store) for `users`.
     pub fn endpoint<U: UserStore>(&self, users: U, hasher: Hasher) -> TokenEndpoint<U> {
-        TokenEndpoint::new(self.issuer.clone(), users, hasher)
-            .with_sessions(self.sessions.clone(), self.verifier.clone())
+        TokenEndpoint::new(self.issuer.clone(), users, hasher).with_sessions(self.sessions.clone())
     }
 }
 
@@ -243,14 +244,16 @@ impl TokenServiceBuilder {
         if let Some(store) = &self.store {
             verifier = verifier.with_revocations(store.clone());
         }
+        let sessions = self.store.map(|store| Sessions {
+            store,
+            verifier: verifier.clone(),
+            refresh_ttl: self.refresh_ttl,
+            admin_role: self.admin_role,
+        });
         Ok(TokenService {
             issuer,
             verifier,
-            sessions: self.store.map(|store| Sessions {
-                store,
-                refresh_ttl: self.refresh_ttl,
-                admin_role: self.admin_role,
-            }),
+            sessions,
         })
     }
 }

@@ -16,6 +16,17 @@ pub use users::{FileUserStore, User, UserStore};
 use std::future::Future;
 use std::pin::Pin;
 
+/// Runs a file store's blocking work on the blocking pool; `what` names the store in the
+/// error when the task itself fails.
+pub(crate) async fn on_blocking_pool<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Unavailable, format!("{what} task failed: {e}")))?
+}
+
 /// What a store's async method returns: a boxed future, so that a store can sit behind
 /// `Arc<dyn …>` and be chosen at run time (the file, a database).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, crate::Error>> + Send + 'a>>;

@@ -32,8 +32,8 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
 use crate::jwt::verifier::RevocationCheck;
-use crate::store::StoreFuture;
 use crate::store::durable::{self, Change, Tracker};
+use crate::store::{StoreFuture, on_blocking_pool};
 
 /// The file beside a users file that holds its token state: `users.json` →
 /// `users.tokens.json`.
@@ -193,16 +193,7 @@ fn blocking<T: Send + 'static>(
     op: impl FnOnce(&FileTokenStore) -> Result<T, Error> + Send + 'static,
 ) -> StoreFuture<'static, T> {
     let store = store.clone();
-    Box::pin(async move {
-        tokio::task::spawn_blocking(move || op(&store))
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    format!("token store task failed: {e}"),
-                )
-            })?
-    })
+    Box::pin(on_blocking_pool("token store", move || op(&store)))
 }
 
 impl TokenStore for FileTokenStore {

@@ -41,8 +41,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
-use crate::store::StoreFuture;
 use crate::store::durable::{self, Change, Tracker};
+use crate::store::{StoreFuture, on_blocking_pool};
 
 /// A user as stored.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -503,23 +503,11 @@ impl FileUserStore {
     ) -> StoreFuture<'a, T> {
         let path = self.path.clone();
         Box::pin(async move {
-            let out = blocking(move || Self::update(&path, change)).await?;
+            let out = on_blocking_pool("users file", move || Self::update(&path, change)).await?;
             self.reload()?;
             Ok(out)
         })
     }
-}
-
-/// Runs blocking file work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        Error::new(
-            ErrorKind::Unavailable,
-            format!("users file task failed: {e}"),
-        )
-    })?
 }
 
 impl UserStore for FileUserStore {
@@ -579,7 +567,11 @@ impl UserStore for FileUserStore {
 
     fn list(&self) -> StoreFuture<'_, Vec<User>> {
         let path = self.path.clone();
-        Box::pin(async move { Ok(blocking(move || Self::read(&path)).await?.users) })
+        Box::pin(async move {
+            Ok(on_blocking_pool("users file", move || Self::read(&path))
+                .await?
+                .users)
+        })
     }
 
     fn hash_kinds(&self) -> Arc<[String]> {
