@@ -1,9 +1,24 @@
-//! The command line: flags and environment variables (clap). Values left unset here
-//! fall back to the config file, then to the defaults (`config.rs`).
+//! The command line: flags and environment variables (clap). The same structs are the
+//! keys of the config file (serde), so each option is defined once, here. Values left
+//! unset fall back to the config file, then to the library's defaults, which [`parse`]
+//! writes into the help (`config.rs` resolves them).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use keycard::duration::format_duration;
+use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL};
+use keycard::login::{default_ip_rate, default_user_rate};
+use keycard::server::{ForwardAuthHeaders, IdentityHeaders};
+use keycard::{Gateway, PasswordPolicy, RemoteJwks, ServerLimits};
+use serde::{Deserialize, Serialize};
+
+/// The address `keycard serve` binds unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The users file unless told otherwise.
+pub const DEFAULT_USERS: &str = "users.json";
+/// The config file read when present and no other is named.
+pub const DEFAULT_CONFIG: &str = "keycard.toml";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -13,44 +28,57 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Every option also has an environment variable and a key in the TOML config file (flag > environment > file > default). Secrets are read only from the environment or files, never from flags."
 )]
 pub struct Cli {
-    /// TOML configuration file [default: keycard.toml when present]
-    #[arg(long, global = true, env = "KEYCARD_CONFIG", value_name = "FILE")]
+    /// TOML configuration file
+    #[arg(
+        long,
+        global = true,
+        env = "KEYCARD_CONFIG",
+        value_name = "FILE",
+        display_order = 999
+    )]
     pub config: Option<PathBuf>,
 
-    /// The user database file [default: users.json]
-    #[arg(long, global = true, env = "KEYCARD_USERS", value_name = "FILE")]
-    pub users: Option<PathBuf>,
-
     #[command(flatten)]
-    pub argon2: Argon2Args,
+    pub global: GlobalArgs,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Argon2id cost of new password hashes (OWASP's by default).
-#[derive(Args, Debug, Default)]
-pub struct Argon2Args {
-    /// Argon2id memory per hash, in KiB [default: 19456]
+/// The options of every subcommand: the users file and the Argon2id cost of new
+/// password hashes (OWASP's by default).
+#[derive(Args, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_display_order = 1000)]
+pub struct GlobalArgs {
+    /// The user database file
+    #[arg(long, global = true, env = "KEYCARD_USERS", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<PathBuf>,
+
+    /// Argon2id memory per hash, in KiB
     #[arg(long, global = true, env = "KEYCARD_ARGON2_MEMORY", value_name = "KIB")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub argon2_memory: Option<u32>,
 
-    /// Argon2id iterations [default: 2]
+    /// Argon2id iterations
     #[arg(
         long,
         global = true,
         env = "KEYCARD_ARGON2_ITERATIONS",
         value_name = "N"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub argon2_iterations: Option<u32>,
 
-    /// Argon2id lanes [default: 1]
+    /// Argon2id lanes
     #[arg(
         long,
         global = true,
         env = "KEYCARD_ARGON2_PARALLELISM",
         value_name = "N"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub argon2_parallelism: Option<u32>,
 }
 
@@ -106,14 +134,19 @@ pub enum KeysCommand {
     },
 }
 
-#[derive(Args, Debug, Default)]
+/// The options of `keycard serve`: flags, `KEYCARD_*` variables, and top-level keys of the
+/// config file named like the long flags (`_` for `-`).
+#[derive(Args, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeArgs {
-    /// Address to bind [default: 127.0.0.1:8080]
+    /// Address to bind
     #[arg(long, env = "KEYCARD_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
 
     /// PKCS#8 PEM private key to sign with (instead of AUTHENTICATION_SECRET)
     #[arg(long, env = "KEYCARD_SIGNING_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<PathBuf>,
 
     /// A retired key (public SPKI or private PKCS#8 PEM) that still verifies but never signs (repeatable)
@@ -123,78 +156,97 @@ pub struct ServeArgs {
         value_delimiter = ',',
         value_name = "FILE"
     )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verify_key: Vec<PathBuf>,
 
     /// Verify-only node: trust the keys of this issuer's JWKS (http://…/.well-known/jwks.json); no users, no /token
     #[arg(long, env = "KEYCARD_JWKS_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
 
-    /// How often a verify-only node refetches the JWKS [default: 5m]
+    /// How often a verify-only node refetches the JWKS
     #[arg(long, env = "KEYCARD_JWKS_REFRESH", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_refresh: Option<String>,
 
-    /// Least time between two JWKS refetches caused by unknown key ids [default: 10s]
+    /// Least time between two JWKS refetches caused by unknown key ids
     #[arg(long, env = "KEYCARD_JWKS_REFETCH_INTERVAL", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_refetch_interval: Option<String>,
 
     /// Also hand out refresh tokens valid this long (e.g. 30d) [default: off]
     #[arg(long, env = "KEYCARD_REFRESH_TTL", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_ttl: Option<String>,
 
     /// Gateway mode: forward every other request, once allowed, to this upstream (http://host:port)
     #[arg(long, env = "KEYCARD_UPSTREAM", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
 
-    /// How long the upstream may take to answer [default: 30s]
+    /// How long the upstream may take to answer
     #[arg(long, env = "KEYCARD_UPSTREAM_TIMEOUT", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_timeout: Option<String>,
 
     /// Pass the client's Authorization header on to the upstream [default: off]
     #[arg(long, env = "KEYCARD_PASS_AUTHORIZATION")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pass_authorization: bool,
 
-    /// Name of the identity header carrying the username [default: X-Auth-User]
+    /// Name of the identity header carrying the username
     #[arg(long, env = "KEYCARD_USER_HEADER", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_header: Option<String>,
 
-    /// Name of the identity header carrying the role [default: X-Auth-Role]
+    /// Name of the identity header carrying the role
     #[arg(long, env = "KEYCARD_ROLE_HEADER", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role_header: Option<String>,
 
-    /// Name of the identity header carrying the verified claims as JSON [default: X-Auth-Claims]
+    /// Name of the identity header carrying the verified claims as JSON
     #[arg(long, env = "KEYCARD_CLAIMS_HEADER", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub claims_header: Option<String>,
 
-    /// The front proxy asking /auth/verify, which decides the one original-URI and method header read: nginx (X-Original-URI, X-Original-Method), traefik or caddy (X-Forwarded-Uri, X-Forwarded-Method) [default: nginx]
+    /// The front proxy asking /auth/verify, which decides the one original-URI and method header read: nginx (X-Original-URI, X-Original-Method), traefik or caddy (X-Forwarded-Uri, X-Forwarded-Method)
     #[arg(long, env = "KEYCARD_FORWARD_AUTH", value_name = "PROXY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub forward_auth: Option<String>,
 
     /// For another proxy (Envoy...): the header /auth/verify reads the original URI from (with --forward-auth-method-header)
     #[arg(long, env = "KEYCARD_FORWARD_AUTH_URI_HEADER", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub forward_auth_uri_header: Option<String>,
 
     /// For another proxy: the header /auth/verify reads the original method from (with --forward-auth-uri-header)
     #[arg(long, env = "KEYCARD_FORWARD_AUTH_METHOD_HEADER", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub forward_auth_method_header: Option<String>,
 
-    /// Token lifetime: 90s, 15m, 12h, 7d [default: 7d]
+    /// Token lifetime: 90s, 15m, 12h, 7d
     #[arg(long, env = "KEYCARD_TOKEN_TTL", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_ttl: Option<String>,
 
     /// Stamp `iss` into tokens and require it on verification
     #[arg(long, env = "KEYCARD_ISSUER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
 
     /// Stamp `aud` into tokens and require it on verification
     #[arg(long, env = "KEYCARD_AUDIENCE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
 
-    /// Clock skew tolerated on exp, nbf and iat [default: 30s]
+    /// Clock skew tolerated on exp, nbf and iat
     #[arg(long, env = "KEYCARD_LEEWAY", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub leeway: Option<String>,
 
-    /// Refuse tokens whose exp lies further ahead than this [default: 30d]
+    /// Refuse tokens whose exp lies further ahead than this
     #[arg(long, env = "KEYCARD_MAX_TOKEN_LIFETIME", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime: Option<String>,
 
     /// Extra path reachable without a token; a trailing * matches every path starting with the rest (repeatable)
@@ -204,18 +256,22 @@ pub struct ServeArgs {
         value_delimiter = ',',
         value_name = "PATH"
     )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub public: Vec<String>,
 
     /// The `kid` stamped into tokens [default: none for HS256]
     #[arg(long, env = "KEYCARD_KEY_ID", value_name = "KID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 
-    /// Failed logins allowed per username: N/s, N/m, N/h, or 0 for no limit [default: 10/m]
+    /// Failed logins allowed per username: N/s, N/m, N/h, or 0 for no limit
     #[arg(long, env = "KEYCARD_RATE_LIMIT_USER", value_name = "RATE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_user: Option<String>,
 
-    /// /token requests allowed per client address: N/s, N/m, N/h, or 0 for no limit [default: 100/m]
+    /// /token requests allowed per client address: N/s, N/m, N/h, or 0 for no limit
     #[arg(long, env = "KEYCARD_RATE_LIMIT_IP", value_name = "RATE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_ip: Option<String>,
 
     /// A reverse proxy whose X-Forwarded-For is believed (IP or CIDR, repeatable) [default: none]
@@ -225,30 +281,37 @@ pub struct ServeArgs {
         value_delimiter = ',',
         value_name = "CIDR"
     )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxy: Vec<String>,
 
-    /// Most connections served at once [default: 1024]
+    /// Most connections served at once
     #[arg(long, env = "KEYCARD_MAX_CONNECTIONS", value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
 
-    /// Largest request head (request line and headers), in bytes [default: 16384]
+    /// Largest request head (request line and headers), in bytes
     #[arg(long, env = "KEYCARD_MAX_HEADER_BYTES", value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_header_bytes: Option<usize>,
 
-    /// Most header fields in a request [default: 64]
+    /// Most header fields in a request
     #[arg(long, env = "KEYCARD_MAX_HEADERS", value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_headers: Option<usize>,
 
-    /// How long a client may take to send a request head, and stay idle between requests [default: 10s]
+    /// How long a client may take to send a request head, and stay idle between requests
     #[arg(long, env = "KEYCARD_HEADER_TIMEOUT", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub header_timeout: Option<String>,
 
-    /// How long one request may take [default: 30s]
+    /// How long one request may take
     #[arg(long, env = "KEYCARD_REQUEST_TIMEOUT", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<String>,
 
     /// Try it out: a throwaway secret and a demo user in a temporary users file
     #[arg(long)]
+    #[serde(skip)]
     pub demo: bool,
 }
 
@@ -296,4 +359,56 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Parses the command line, with each option's default written into its help.
+pub fn parse() -> Cli {
+    let command = Cli::command()
+        .mut_args(with_default)
+        .mut_subcommand("serve", |serve| serve.mut_args(with_default));
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+}
+
+fn with_default(arg: Arg) -> Arg {
+    match default_of(arg.get_id().as_str()) {
+        Some(default) => {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            arg.help(format!("{help} [default: {default}]"))
+        }
+        None => arg,
+    }
+}
+
+/// The default of the option `id`, as its help shows it: the library's constant where
+/// the library has one. `config.rs` resolves unset options to the same constants.
+fn default_of(id: &str) -> Option<String> {
+    let limits = ServerLimits::DEFAULT;
+    let policy = PasswordPolicy::OWASP;
+    let rate = |r: Option<keycard::duration::Rate>| r.map_or("0".to_owned(), |r| r.to_string());
+    Some(match id {
+        "config" => format!("{DEFAULT_CONFIG} when present"),
+        "users" => DEFAULT_USERS.to_owned(),
+        "argon2_memory" => policy.memory_kib().to_string(),
+        "argon2_iterations" => policy.iterations().to_string(),
+        "argon2_parallelism" => policy.parallelism().to_string(),
+        "listen" => DEFAULT_LISTEN.to_owned(),
+        "jwks_refresh" => format_duration(RemoteJwks::DEFAULT_REFRESH),
+        "jwks_refetch_interval" => format_duration(RemoteJwks::DEFAULT_MIN_REFETCH),
+        "upstream_timeout" => format_duration(Gateway::DEFAULT_TIMEOUT),
+        "user_header" => IdentityHeaders::DEFAULT_USER.to_owned(),
+        "role_header" => IdentityHeaders::DEFAULT_ROLE.to_owned(),
+        "claims_header" => IdentityHeaders::DEFAULT_CLAIMS.to_owned(),
+        "forward_auth" => ForwardAuthHeaders::DEFAULT_PROXY.to_owned(),
+        "token_ttl" => format_duration(DEFAULT_TOKEN_TTL),
+        "leeway" => format_duration(DEFAULT_LEEWAY),
+        "max_token_lifetime" => format_duration(DEFAULT_MAX_LIFETIME),
+        "rate_limit_user" => rate(default_user_rate()),
+        "rate_limit_ip" => rate(default_ip_rate()),
+        "max_connections" => limits.max_connections.to_string(),
+        "max_header_bytes" => limits.max_header_bytes.to_string(),
+        "max_headers" => limits.max_headers.to_string(),
+        "header_timeout" => format_duration(limits.header_timeout),
+        "request_timeout" => format_duration(limits.request_timeout),
+        _ => return None,
+    })
 }

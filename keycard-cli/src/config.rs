@@ -1,62 +1,50 @@
 //! Resolving options: flag > environment (both via clap) > config file > default.
+//!
+//! Each option is defined once, in `cli.rs`: the config file's keys deserialize into the
+//! same structs, and a flag or variable that is set overrides the file's key of the
+//! same name. Unset options fall back to the library's constants.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use clap::Args;
 use keycard::duration::{Rate, parse_duration};
-use keycard::login::{Cidr, TrustedProxies};
+use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL};
+use keycard::login::{Cidr, TrustedProxies, default_ip_rate, default_user_rate};
 use keycard::server::{AppOptions, ForwardAuthHeaders, IdentityHeaders};
 use keycard::{
-    Gateway, PasswordPolicy, Rule, Rules, Secret, ServerLimits, SigningKey, VerifyingKey,
+    Gateway, PasswordPolicy, RemoteJwks, Rule, Rules, Secret, ServerLimits, SigningKey,
+    VerifyingKey,
 };
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-use crate::cli::{Argon2Args, Cli, ServeArgs};
+use crate::cli::{DEFAULT_CONFIG, DEFAULT_LISTEN, DEFAULT_USERS, GlobalArgs, ServeArgs};
 
-/// The config file: top-level keys named like the long flags, `_` for `-`.
+/// The config file, read and checked, its keys split among the structs that define
+/// them: the global options, `keycard serve`'s, and those only a file gives.
+#[derive(Default)]
+pub struct FileConfig {
+    /// Where it was read from, for messages; `None` when there is no file.
+    path: Option<PathBuf>,
+    global: toml::Table,
+    serve: toml::Table,
+    only: FileOnly,
+}
+
+/// Keys only a config file gives: a secret's path (secrets never come from flags) and
+/// route rules.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    listen: Option<String>,
-    users: Option<PathBuf>,
-    signing_key: Option<PathBuf>,
-    verify_key: Option<Vec<PathBuf>>,
-    jwks_url: Option<String>,
-    jwks_refresh: Option<String>,
-    refresh_ttl: Option<String>,
-    upstream: Option<String>,
-    upstream_timeout: Option<String>,
-    pass_authorization: Option<bool>,
-    user_header: Option<String>,
-    role_header: Option<String>,
-    claims_header: Option<String>,
-    forward_auth: Option<String>,
-    forward_auth_uri_header: Option<String>,
-    forward_auth_method_header: Option<String>,
+struct FileOnly {
+    authentication_secret_file: Option<PathBuf>,
     #[serde(default)]
     rule: Vec<RuleConfig>,
-    jwks_refetch_interval: Option<String>,
-    authentication_secret_file: Option<PathBuf>,
-    token_ttl: Option<String>,
-    issuer: Option<String>,
-    audience: Option<String>,
-    leeway: Option<String>,
-    max_token_lifetime: Option<String>,
-    public: Option<Vec<String>>,
-    key_id: Option<String>,
-    rate_limit_user: Option<String>,
-    rate_limit_ip: Option<String>,
-    request_timeout: Option<String>,
-    trusted_proxy: Option<Vec<String>>,
-    max_connections: Option<usize>,
-    max_header_bytes: Option<usize>,
-    max_headers: Option<usize>,
-    header_timeout: Option<String>,
-    argon2_memory: Option<u32>,
-    argon2_iterations: Option<u32>,
-    argon2_parallelism: Option<u32>,
 }
+
+/// The keys of [`FileOnly`].
+const FILE_ONLY: [&str; 2] = ["authentication_secret_file", "rule"];
 
 /// A `[[rule]]` of the config file.
 #[derive(Deserialize, Debug)]
@@ -71,7 +59,15 @@ pub struct RuleConfig {
     roles: Vec<String>,
 }
 
-const DEFAULT_CONFIG: &str = "keycard.toml";
+/// The config keys of the options `A` defines: their clap ids, the field names.
+fn keys_of<A: Args>() -> Vec<String> {
+    A::augment_args(clap::Command::new("keys"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        // `--demo` is for trying Keycard out, never for a config file.
+        .filter(|id| id != "demo")
+        .collect()
+}
 
 impl FileConfig {
     /// `--config FILE`, or `keycard.toml` in the working directory when present.
@@ -83,40 +79,129 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
             // toml's messages span several lines; keep the first.
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("invalid TOML").to_owned();
             let detail = e.message().to_owned();
             anyhow!("config file {}: {first}: {detail}", path.display())
-        })
+        })?;
+        let (global_keys, serve_keys) = (keys_of::<GlobalArgs>(), keys_of::<ServeArgs>());
+        let mut config = Self {
+            path: Some(path),
+            ..Self::default()
+        };
+        let mut only = toml::Table::new();
+        for (key, value) in table {
+            let part = if global_keys.contains(&key) {
+                &mut config.global
+            } else if serve_keys.contains(&key) {
+                &mut config.serve
+            } else if FILE_ONLY.contains(&key.as_str()) {
+                &mut only
+            } else {
+                let known = global_keys.iter().chain(&serve_keys).map(String::as_str);
+                let hint = closest(&key, known.chain(FILE_ONLY))
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                bail!("{}: unknown key `{key}`{hint}", config.name());
+            };
+            part.insert(key, value);
+        }
+        config.only = only.try_into().map_err(|e| config.refusal(&e))?;
+        // Checked now, whatever the subcommand: a mistyped value is refused at once.
+        config.global(&GlobalArgs::default())?;
+        config.serve(&ServeArgs::default())?;
+        Ok(config)
+    }
+
+    fn name(&self) -> String {
+        match &self.path {
+            Some(path) => format!("config file {}", path.display()),
+            None => "the command line".to_owned(),
+        }
+    }
+
+    /// The global options: those `cli` sets, over the file's.
+    pub fn global(&self, cli: &GlobalArgs) -> anyhow::Result<GlobalArgs> {
+        self.overlay(&self.global, cli)
+    }
+
+    /// `keycard serve`'s options: those `cli` sets, over the file's.
+    pub fn serve(&self, cli: &ServeArgs) -> anyhow::Result<ServeArgs> {
+        let mut args: ServeArgs = self.overlay(&self.serve, cli)?;
+        args.demo = cli.demo;
+        Ok(args)
+    }
+
+    /// The file's keys, replaced by every option `cli` sets (an unset option serializes
+    /// to no key), read back into `T`.
+    fn overlay<T: serde::Serialize + DeserializeOwned>(
+        &self,
+        file: &toml::Table,
+        cli: &T,
+    ) -> anyhow::Result<T> {
+        let mut merged = file.clone();
+        // Fails only for values TOML cannot hold: a path that is not UTF-8, say.
+        merged.extend(toml::Table::try_from(cli).context("an option's value")?);
+        merged.try_into().map_err(|e| self.refusal(&e))
+    }
+
+    /// A value of the file refused, in one line ("…, expected a string in `token_ttl`").
+    fn refusal(&self, e: &toml::de::Error) -> anyhow::Error {
+        let text = e.to_string();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        anyhow!("{}: {}", self.name(), words.join(" "))
     }
 }
 
-/// The users file path, from `--users`, `KEYCARD_USERS`, the file, or `users.json`.
-pub fn users_path(cli: &Cli, file: &FileConfig) -> PathBuf {
-    cli.users
+/// The known key nearest to `key`, when it is a likely typo (at most two edits away).
+fn closest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row.first().copied().unwrap_or(0);
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let above = row.get(j + 1).copied().unwrap_or(usize::MAX);
+            let left = row.get(j).copied().unwrap_or(usize::MAX);
+            let cost = diagonal + usize::from(ca != *cb);
+            diagonal = above;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = cost.min(above + 1).min(left + 1);
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+/// The users file path.
+pub fn users_path(global: &GlobalArgs) -> PathBuf {
+    global
+        .users
         .clone()
-        .or_else(|| file.users.clone())
-        .unwrap_or_else(|| PathBuf::from("users.json"))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_USERS))
 }
 
 /// The Argon2id policy for new hashes.
-pub fn password_policy(args: &Argon2Args, file: &FileConfig) -> anyhow::Result<PasswordPolicy> {
+pub fn password_policy(global: &GlobalArgs) -> anyhow::Result<PasswordPolicy> {
     let d = PasswordPolicy::OWASP;
-    let m = args
-        .argon2_memory
-        .or(file.argon2_memory)
-        .unwrap_or(d.memory_kib());
-    let t = args
-        .argon2_iterations
-        .or(file.argon2_iterations)
-        .unwrap_or(d.iterations());
-    let p = args
-        .argon2_parallelism
-        .or(file.argon2_parallelism)
-        .unwrap_or(d.parallelism());
-    Ok(PasswordPolicy::new(m, t, p)?)
+    Ok(PasswordPolicy::new(
+        global.argon2_memory.unwrap_or(d.memory_kib()),
+        global.argon2_iterations.unwrap_or(d.iterations()),
+        global.argon2_parallelism.unwrap_or(d.parallelism()),
+    )?)
 }
 
 /// What this node does with tokens.
@@ -190,16 +275,18 @@ fn env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
-fn duration(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Duration> {
-    let text = value.unwrap_or_else(|| default.to_owned());
-    parse_duration(&text).with_context(|| format!("--{name}"))
+fn duration(name: &str, value: Option<&str>, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        Some(text) => parse_duration(text).with_context(|| format!("--{name}")),
+        None => Ok(default),
+    }
 }
 
 /// [`duration`], refused below `min_secs` seconds with "--NAME must be at least …s".
 fn duration_at_least(
     name: &str,
-    value: Option<String>,
-    default: &str,
+    value: Option<&str>,
+    default: Duration,
     min_secs: u64,
 ) -> anyhow::Result<Duration> {
     let d = duration(name, value, default)?;
@@ -209,166 +296,125 @@ fn duration_at_least(
     Ok(d)
 }
 
-fn rate(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Option<Rate>> {
-    let text = value.unwrap_or_else(|| default.to_owned());
-    Rate::parse(&text).with_context(|| format!("--{name}"))
+fn rate(name: &str, value: Option<&str>, default: Option<Rate>) -> anyhow::Result<Option<Rate>> {
+    match value {
+        Some(text) => Rate::parse(text).with_context(|| format!("--{name}")),
+        None => Ok(default),
+    }
 }
 
 impl ServeConfig {
-    pub fn resolve(cli: &Cli, args: &ServeArgs, file: FileConfig) -> anyhow::Result<Self> {
-        let users = users_path(cli, &file);
-        let policy = password_policy(&cli.argon2, &file)?;
+    /// Validates `args`, the options of the command line over those of `file`.
+    pub fn resolve(
+        global: &GlobalArgs,
+        args: &ServeArgs,
+        file: &FileConfig,
+    ) -> anyhow::Result<Self> {
+        let users = users_path(global);
+        let policy = password_policy(global)?;
         // The demo makes its own throwaway secret and users file (see demo::Demo).
         let mut warnings = Vec::new();
         let mode = if args.demo {
             Mode::issuer(SigningKey::hs256(&Secret::random())?)
         } else {
-            mode(args, &file, &mut warnings)?
+            mode(args, &file.only, &mut warnings)?
         };
         if matches!(mode, Mode::Issuer { .. }) {
             warnings.extend(exposed(&users, "the users file"));
         }
-        let token_ttl = duration("token-ttl", args.token_ttl.clone().or(file.token_ttl), "7d")?;
-        if token_ttl.is_zero() {
-            bail!("--token-ttl: a token must live at least 1s");
-        }
+        // A zero lifetime, or one past the maximum, is refused by the token service
+        // (TokenService::builder), which owns those rules.
+        let token_ttl = duration("token-ttl", args.token_ttl.as_deref(), DEFAULT_TOKEN_TTL)?;
         let max_token_lifetime = duration(
             "max-token-lifetime",
-            args.max_token_lifetime.clone().or(file.max_token_lifetime),
-            "30d",
+            args.max_token_lifetime.as_deref(),
+            DEFAULT_MAX_LIFETIME,
         )?;
-        if token_ttl > max_token_lifetime {
-            bail!(
-                "--token-ttl ({}s) is longer than --max-token-lifetime ({}s): the server would refuse its own tokens; raise --max-token-lifetime",
-                token_ttl.as_secs(),
-                max_token_lifetime.as_secs()
-            );
-        }
-        let refresh_ttl = match args
-            .refresh_ttl
-            .clone()
-            .or(file.refresh_ttl)
-            .filter(|s| !s.is_empty())
-        {
+        let refresh_ttl = match non_empty(args.refresh_ttl.as_deref()) {
             None => None,
-            Some(text) => {
-                let ttl = parse_duration(&text).context("--refresh-ttl")?;
-                if ttl.is_zero() {
-                    bail!("--refresh-ttl: a refresh token must live at least 1s");
-                }
-                Some(ttl)
-            }
+            Some(text) => Some(parse_duration(text).context("--refresh-ttl")?),
         };
-        let listen = args
-            .listen
-            .clone()
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN).to_owned();
         listen.parse::<std::net::SocketAddr>().with_context(|| {
-            format!("--listen {listen:?} is not an address like 127.0.0.1:8080")
+            format!("--listen {listen:?} is not an address like {DEFAULT_LISTEN}")
         })?;
         if args.demo {
             crate::demo::check_demo_listen(&listen)?;
         }
-        let public = if args.public.is_empty() {
-            file.public.unwrap_or_default()
-        } else {
-            args.public.clone()
-        };
-        let public: Vec<String> = public
-            .into_iter()
+        let public: Vec<&str> = args
+            .public
+            .iter()
+            .map(String::as_str)
             .filter(|p| !p.trim().is_empty())
             .collect();
         let mut rules = keycard::server::serve_rules(&public).context("--public")?;
-        for (i, r) in file.rule.iter().enumerate() {
+        for (i, r) in file.only.rule.iter().enumerate() {
             rules = rules
                 .rule(rule(r).with_context(|| format!("config file: [[rule]] number {}", i + 1))?);
         }
         let identity = IdentityHeaders::new(
             args.user_header
                 .as_deref()
-                .or(file.user_header.as_deref())
-                .unwrap_or("X-Auth-User"),
+                .unwrap_or(IdentityHeaders::DEFAULT_USER),
             args.role_header
                 .as_deref()
-                .or(file.role_header.as_deref())
-                .unwrap_or("X-Auth-Role"),
+                .unwrap_or(IdentityHeaders::DEFAULT_ROLE),
             args.claims_header
                 .as_deref()
-                .or(file.claims_header.as_deref())
-                .unwrap_or("X-Auth-Claims"),
+                .unwrap_or(IdentityHeaders::DEFAULT_CLAIMS),
         )?;
-        let gateway = match non_empty(args.upstream.clone().or(file.upstream.clone())) {
+        let gateway = match non_empty(args.upstream.as_deref()) {
             None => None,
             Some(url) => {
                 let timeout = duration_at_least(
                     "upstream-timeout",
-                    args.upstream_timeout
-                        .clone()
-                        .or(file.upstream_timeout.clone()),
-                    "30s",
+                    args.upstream_timeout.as_deref(),
+                    Gateway::DEFAULT_TIMEOUT,
                     1,
                 )?;
-                let pass = args.pass_authorization || file.pass_authorization.unwrap_or(false);
                 Some(
-                    Gateway::new(&url)?
+                    Gateway::new(url)?
                         .with_timeout(timeout)
-                        .with_authorization_passed(pass),
+                        .with_authorization_passed(args.pass_authorization),
                 )
             }
         };
         let forward_auth = forward_auth_headers(
-            args.forward_auth.clone().or(file.forward_auth),
-            args.forward_auth_uri_header
-                .clone()
-                .or(file.forward_auth_uri_header),
-            args.forward_auth_method_header
-                .clone()
-                .or(file.forward_auth_method_header),
+            args.forward_auth.as_deref(),
+            args.forward_auth_uri_header.as_deref(),
+            args.forward_auth_method_header.as_deref(),
         )?;
-        let request_timeout = duration_at_least(
-            "request-timeout",
-            args.request_timeout.clone().or(file.request_timeout),
-            "30s",
-            1,
-        )?;
-        let header_timeout = duration_at_least(
-            "header-timeout",
-            args.header_timeout.clone().or(file.header_timeout),
-            "10s",
-            1,
-        )?;
-        let defaults = ServerLimits::default();
+        let defaults = ServerLimits::DEFAULT;
         let limits = ServerLimits {
-            request_timeout,
-            header_timeout,
+            request_timeout: duration_at_least(
+                "request-timeout",
+                args.request_timeout.as_deref(),
+                defaults.request_timeout,
+                1,
+            )?,
+            header_timeout: duration_at_least(
+                "header-timeout",
+                args.header_timeout.as_deref(),
+                defaults.header_timeout,
+                1,
+            )?,
             max_connections: at_least(
                 "max-connections",
-                args.max_connections.or(file.max_connections),
+                args.max_connections,
                 defaults.max_connections,
                 1,
             )?,
             max_header_bytes: at_least(
                 "max-header-bytes",
-                args.max_header_bytes.or(file.max_header_bytes),
+                args.max_header_bytes,
                 defaults.max_header_bytes,
                 1024,
             )?,
-            max_headers: at_least(
-                "max-headers",
-                args.max_headers.or(file.max_headers),
-                defaults.max_headers,
-                8,
-            )?,
+            max_headers: at_least("max-headers", args.max_headers, defaults.max_headers, 8)?,
             ..defaults
         };
-        let proxy_list = if args.trusted_proxy.is_empty() {
-            file.trusted_proxy.unwrap_or_default()
-        } else {
-            args.trusted_proxy.clone()
-        };
         let mut blocks = Vec::new();
-        for p in proxy_list.iter().filter(|p| !p.trim().is_empty()) {
+        for p in args.trusted_proxy.iter().filter(|p| !p.trim().is_empty()) {
             blocks.push(p.parse::<Cidr>().context("--trusted-proxy")?);
         }
         let proxies = TrustedProxies::new(blocks);
@@ -384,21 +430,21 @@ impl ServeConfig {
             mode,
             token_ttl,
             refresh_ttl,
-            issuer: non_empty(args.issuer.clone().or(file.issuer)),
-            audience: non_empty(args.audience.clone().or(file.audience)),
-            leeway: duration("leeway", args.leeway.clone().or(file.leeway), "30s")?,
+            issuer: non_empty(args.issuer.as_deref()).map(str::to_owned),
+            audience: non_empty(args.audience.as_deref()).map(str::to_owned),
+            leeway: duration("leeway", args.leeway.as_deref(), DEFAULT_LEEWAY)?,
             max_token_lifetime,
             rules,
             options,
             rate_limit_user: rate(
                 "rate-limit-user",
-                args.rate_limit_user.clone().or(file.rate_limit_user),
-                "10/m",
+                args.rate_limit_user.as_deref(),
+                default_user_rate(),
             )?,
             rate_limit_ip: rate(
                 "rate-limit-ip",
-                args.rate_limit_ip.clone().or(file.rate_limit_ip),
-                "100/m",
+                args.rate_limit_ip.as_deref(),
+                default_ip_rate(),
             )?,
             limits,
             proxies,
@@ -417,14 +463,14 @@ fn read_key(path: &std::path::Path, flag: &str) -> anyhow::Result<zeroize::Zeroi
 
 /// `--forward-auth PROXY`, or both header names for another proxy.
 fn forward_auth_headers(
-    proxy: Option<String>,
-    uri: Option<String>,
-    method: Option<String>,
+    proxy: Option<&str>,
+    uri: Option<&str>,
+    method: Option<&str>,
 ) -> anyhow::Result<ForwardAuthHeaders> {
     match (non_empty(proxy), non_empty(uri), non_empty(method)) {
         (None, None, None) => Ok(ForwardAuthHeaders::default()),
-        (Some(proxy), None, None) => Ok(ForwardAuthHeaders::preset(&proxy)?),
-        (None, Some(uri), Some(method)) => Ok(ForwardAuthHeaders::custom(&uri, &method)?),
+        (Some(proxy), None, None) => Ok(ForwardAuthHeaders::preset(proxy)?),
+        (None, Some(uri), Some(method)) => Ok(ForwardAuthHeaders::custom(uri, method)?),
         (Some(_), _, _) => {
             bail!(
                 "--forward-auth names a proxy; --forward-auth-uri-header and --forward-auth-method-header are for another one: give one or the other"
@@ -472,22 +518,19 @@ fn at_least(name: &str, value: Option<usize>, default: usize, min: usize) -> any
     Ok(v)
 }
 
-fn non_empty(v: Option<String>) -> Option<String> {
+fn non_empty(v: Option<&str>) -> Option<&str> {
     v.filter(|s| !s.is_empty())
 }
 
 /// Exactly one of `AUTHENTICATION_SECRET`, `AUTHENTICATION_SECRET_FILE` (or the file's
 /// `authentication_secret_file`), `--signing-key` and `--jwks-url`; then the keys.
-fn mode(args: &ServeArgs, file: &FileConfig, warnings: &mut Vec<String>) -> anyhow::Result<Mode> {
+fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow::Result<Mode> {
     let secret = env("AUTHENTICATION_SECRET");
     let secret_file = env("AUTHENTICATION_SECRET_FILE")
         .map(PathBuf::from)
         .or_else(|| file.authentication_secret_file.clone());
-    let signing_key = args
-        .signing_key
-        .clone()
-        .or_else(|| file.signing_key.clone());
-    let jwks_url = non_empty(args.jwks_url.clone().or_else(|| file.jwks_url.clone()));
+    let signing_key = args.signing_key.clone();
+    let jwks_url = non_empty(args.jwks_url.as_deref());
     let given: Vec<&str> = [
         secret.as_ref().map(|_| "AUTHENTICATION_SECRET"),
         secret_file.as_ref().map(|_| "AUTHENTICATION_SECRET_FILE"),
@@ -507,12 +550,8 @@ fn mode(args: &ServeArgs, file: &FileConfig, warnings: &mut Vec<String>) -> anyh
             many.join(" and ")
         ),
     }
-    let retired_paths = if args.verify_key.is_empty() {
-        file.verify_key.clone().unwrap_or_default()
-    } else {
-        args.verify_key.clone()
-    };
-    let key_id = non_empty(args.key_id.clone().or_else(|| file.key_id.clone()));
+    let retired_paths = &args.verify_key;
+    let key_id = non_empty(args.key_id.as_deref());
     if let Some(url) = jwks_url {
         if !retired_paths.is_empty() || key_id.is_some() {
             bail!(
@@ -521,24 +560,20 @@ fn mode(args: &ServeArgs, file: &FileConfig, warnings: &mut Vec<String>) -> anyh
         }
         let refresh = duration_at_least(
             "jwks-refresh",
-            args.jwks_refresh
-                .clone()
-                .or_else(|| file.jwks_refresh.clone()),
-            "5m",
+            args.jwks_refresh.as_deref(),
+            RemoteJwks::DEFAULT_REFRESH,
             10,
         )?;
         let refetch = duration_at_least(
             "jwks-refetch-interval",
-            args.jwks_refetch_interval
-                .clone()
-                .or_else(|| file.jwks_refetch_interval.clone()),
-            "10s",
+            args.jwks_refetch_interval.as_deref(),
+            RemoteJwks::DEFAULT_MIN_REFETCH,
             1,
         )?;
         // Checked now so that a bad URL is a configuration error.
-        keycard::RemoteJwks::new(&url)?;
+        RemoteJwks::new(url)?;
         return Ok(Mode::VerifyOnly {
-            jwks_url: url,
+            jwks_url: url.to_owned(),
             refresh,
             refetch,
         });
@@ -561,18 +596,13 @@ fn mode(args: &ServeArgs, file: &FileConfig, warnings: &mut Vec<String>) -> anyh
     }
     let mut retired = Vec::new();
     for path in retired_paths {
-        let pem = read_key(&path, "--verify-key")?;
+        let pem = read_key(path, "--verify-key")?;
         if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
-            warnings.extend(exposed(&path, "the private key"));
+            warnings.extend(exposed(path, "the private key"));
         }
         retired.push(
             VerifyingKey::from_pem(&pem)
                 .with_context(|| format!("--verify-key {}", path.display()))?,
-        );
-    }
-    if key.algorithm().is_hmac() && !retired.is_empty() {
-        bail!(
-            "--verify-key takes public keys, which cannot verify beside an HMAC secret; sign with --signing-key to rotate keys"
         );
     }
     Ok(Mode::Issuer { key, retired })

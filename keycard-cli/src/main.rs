@@ -12,7 +12,6 @@ mod users_cmd;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -30,7 +29,7 @@ pub enum Failure {
 
 fn main() -> ExitCode {
     allocator::give_large_blocks_back();
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let outcome = run(cli);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,10 +66,13 @@ pub fn print_line(text: &str) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let file = FileConfig::load(cli.config.as_deref()).map_err(Failure::Config)?;
-    let users = config::users_path(&cli, &file);
+    let global = file.global(&cli.global).map_err(Failure::Config)?;
+    let users = config::users_path(&global);
     match cli.command {
         Command::Serve(ref args) => {
-            let mut config = ServeConfig::resolve(&cli, args, file).map_err(Failure::Config)?;
+            let args = file.serve(args).map_err(Failure::Config)?;
+            let mut config =
+                ServeConfig::resolve(&global, &args, &file).map_err(Failure::Config)?;
             init_logging();
             let demo = if args.demo {
                 Some(demo::Demo::prepare(&mut config).map_err(Failure::Runtime)?)
@@ -99,7 +101,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Users { command } => {
-            let policy = config::password_policy(&cli.argon2, &file).map_err(Failure::Config)?;
+            let policy = config::password_policy(&global).map_err(Failure::Config)?;
             users_cmd::run(command, &users, policy).map_err(Failure::Runtime)
         }
     }

@@ -62,7 +62,11 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
             if let Some(ttl) = config.refresh_ttl {
                 service = service.refresh_ttl(ttl);
             }
-            let service = service.build().map_err(config_err)?;
+            // The service owns the rules on lifetimes and keys: its refusal is one line.
+            let service = service
+                .build()
+                .context("the token settings")
+                .map_err(Failure::Config)?;
             let verifier = service.verifier();
             let endpoint = service
                 .endpoint(users.clone(), Hasher::new(config.policy))

@@ -42,6 +42,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     Ok(Duration::from_secs(secs))
 }
 
+/// Writes a duration the way [`parse_duration`] reads it, in the largest unit that
+/// divides it (`7d`, `15m`, `90s`); sub-second parts are dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// use keycard::duration::{format_duration, parse_duration};
+///
+/// assert_eq!(format_duration(Duration::from_secs(7 * 86_400)), "7d");
+/// assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+/// assert_eq!(parse_duration(&format_duration(Duration::from_secs(900))).unwrap().as_secs(), 900);
+/// ```
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (value, unit) = match secs {
+        0 => (0, "s"),
+        s if s % 86_400 == 0 => (s / 86_400, "d"),
+        s if s % 3600 == 0 => (s / 3600, "h"),
+        s if s % 60 == 0 => (s / 60, "m"),
+        s => (s, "s"),
+    };
+    format!("{value}{unit}")
+}
+
 /// A token-bucket rate: a bucket holding `burst` attempts that refills at `burst`
 /// per `period`. Written `N/s`, `N/m` or `N/h`; `0` means no limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +156,21 @@ mod tests {
             "200000d",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn durations_written_back() {
+        for (secs, text) in [
+            (0, "0s"),
+            (30, "30s"),
+            (90, "90s"),
+            (300, "5m"),
+            (7200, "2h"),
+            (604_800, "7d"),
+        ] {
+            assert_eq!(format_duration(Duration::from_secs(secs)), text);
+            assert_eq!(parse_duration(text).unwrap().as_secs(), secs);
         }
     }
 

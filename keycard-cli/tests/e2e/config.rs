@@ -276,3 +276,114 @@ fn secret_files_readable_by_others_are_warned_about_at_start() {
         server.log()
     );
 }
+
+#[test]
+fn config_file_mistakes_are_one_line_naming_the_key() {
+    let env = Env::new();
+    let cases = [
+        (
+            "typo.toml",
+            "upstream_timout = \"5s\"\n",
+            "unknown key `upstream_timout` (did you mean `upstream_timeout`?)",
+        ),
+        ("far.toml", "colour = \"blue\"\n", "unknown key `colour`"),
+        ("demo.toml", "demo = true\n", "unknown key `demo`"),
+        (
+            "type.toml",
+            "token_ttl = 5\n",
+            "expected a string in `token_ttl`",
+        ),
+        ("list.toml", "public = \"/docs\"\n", "in `public`"),
+        (
+            "global.toml",
+            "argon2_memory = \"lots\"\n",
+            "in `argon2_memory`",
+        ),
+        (
+            "rule.toml",
+            "[[rule]]\npath = \"/a\"\ncolour = 1\n",
+            "colour",
+        ),
+    ];
+    for (name, text, says) in cases {
+        std::fs::write(env.path(name), text).unwrap();
+        let mut cmd = env.cmd();
+        cmd.env("AUTHENTICATION_SECRET", SECRET)
+            .args(["--config", name, "serve"]);
+        refused(&env, &mut cmd, says);
+        // Every subcommand reads the file, and refuses it the same way.
+        let mut cmd = env.cmd();
+        cmd.args(["--config", name, "users", "list"]);
+        refused(&env, &mut cmd, says);
+    }
+    assert!(!env.path("users.json").exists(), "nothing written");
+}
+
+#[test]
+fn lifetime_and_key_mistakes_are_refused_before_listening() {
+    let env = Env::new();
+    let with_secret = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.env("AUTHENTICATION_SECRET", SECRET)
+            .arg("serve")
+            .args(extra);
+        c
+    };
+    refused(
+        &env,
+        &mut with_secret(&["--token-ttl", "40d"]),
+        "a token lifetime of 40d is longer than the maximum lifetime of 30d",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--token-ttl", "2h", "--max-token-lifetime", "1h"]),
+        "longer than the maximum lifetime of 1h",
+    );
+    refused(
+        &env,
+        &mut with_secret(&["--refresh-ttl", "0s"]),
+        "a refresh token must live at least 1s",
+    );
+    std::fs::copy(
+        format!(
+            "{}/../keycard/tests/keys/ed25519.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        env.path("key.pem"),
+    )
+    .unwrap();
+    refused(
+        &env,
+        &mut with_secret(&["--verify-key", "key.pem"]),
+        "HMAC secrets and public keys cannot verify side by side",
+    );
+    // A long lifetime is fine once the maximum allows it.
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET", SECRET);
+    let server = env.serve_with(cmd, &["--token-ttl", "40d", "--max-token-lifetime", "60d"]);
+    assert_eq!(server.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn help_shows_the_library_defaults() {
+    let env = Env::new();
+    let out = run_cmd(env.cmd().args(["serve", "--help"]), "");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for shown in [
+        "[default: 7d]",
+        "[default: 30d]",
+        "[default: 30s]",
+        "[default: 10/m]",
+        "[default: 100/m]",
+        "[default: X-Auth-User]",
+        "[default: nginx]",
+        "[default: 5m]",
+        "[default: 16384]",
+        "[default: 19456]",
+        "[default: users.json]",
+        "[default: 127.0.0.1:8080]",
+    ] {
+        assert!(help.contains(shown), "{shown} missing from:\n{help}");
+    }
+}

@@ -56,6 +56,14 @@ pub struct RemoteJwks {
     refresh_every: Duration,
 }
 
+impl RemoteJwks {
+    /// How often the keys are refetched unless [`with_intervals`](Self::with_intervals)
+    /// says otherwise: every five minutes.
+    pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+    /// The least time between two refetches caused by unknown `kid`s: ten seconds.
+    pub const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(10);
+}
+
 impl std::fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteJwks")
@@ -109,8 +117,8 @@ impl RemoteJwks {
             keys: RwLock::new(Arc::from(Vec::new())),
             last_attempt: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
-            min_refetch: Duration::from_secs(10),
-            refresh_every: Duration::from_secs(300),
+            min_refetch: Self::DEFAULT_MIN_REFETCH,
+            refresh_every: Self::DEFAULT_REFRESH,
         })
     }
 

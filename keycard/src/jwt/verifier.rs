@@ -162,7 +162,7 @@ impl Verifier {
         if hmac != 0 && hmac != keys.len() {
             return Err(Error::new(
                 ErrorKind::InvalidKey,
-                "HMAC secrets and public keys cannot verify side by side",
+                "HMAC secrets and public keys cannot verify side by side: to rotate keys, sign with a private key",
             ));
         }
         Ok(Self::with_keys_unchecked(keys))

@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::duration::format_duration;
 use crate::error::{Error, ErrorKind};
 use crate::jwt::issuer::{DEFAULT_TOKEN_TTL, Issuer};
 use crate::jwt::keys::{SigningKey, VerifyingKey};
@@ -209,16 +210,19 @@ impl TokenServiceBuilder {
         self
     }
 
-    /// The service. Refused: a lifetime of zero or beyond the maximum, refresh tokens
-    /// without a token store, keys that cannot verify side by side.
+    /// The service. Refused: a lifetime (of access or refresh tokens) of zero, an access
+    /// lifetime beyond the maximum, refresh tokens without a token store, keys that cannot verify side by side.
     pub fn build(self) -> Result<TokenService, Error> {
         let invalid = |why: String| Err(Error::new(ErrorKind::InvalidConfig, why));
         if self.ttl > self.max_lifetime {
             return invalid(format!(
-                "a token lifetime of {}s is longer than the maximum lifetime of {}s: tokens would be refused by their own verifier",
-                self.ttl.as_secs(),
-                self.max_lifetime.as_secs()
+                "a token lifetime of {} is longer than the maximum lifetime of {}: tokens would be refused by their own verifier; raise the maximum",
+                format_duration(self.ttl),
+                format_duration(self.max_lifetime)
             ));
+        }
+        if self.refresh_ttl.is_some_and(|ttl| ttl.as_secs() == 0) {
+            return invalid("a refresh token must live at least 1s".to_owned());
         }
         if self.refresh_ttl.is_some() && self.store.is_none() {
             return invalid("refresh tokens need a token store".to_owned());
@@ -311,6 +315,18 @@ mod tests {
                     .max_lifetime(Duration::from_secs(30 * 86_400))
             ),
             ErrorKind::InvalidConfig
+        );
+        assert_eq!(
+            refused(TokenService::builder(key()).ttl(Duration::ZERO)),
+            ErrorKind::InvalidConfig
+        );
+        let zero_refresh = TokenService::builder(key()).refresh_ttl(Duration::ZERO);
+        assert!(
+            zero_refresh
+                .build()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 1s")
         );
     }
 }

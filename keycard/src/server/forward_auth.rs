@@ -54,12 +54,16 @@ pub struct ForwardAuthHeaders {
 }
 
 impl Default for ForwardAuthHeaders {
+    /// The preset of [`DEFAULT_PROXY`](Self::DEFAULT_PROXY): nginx's.
     fn default() -> Self {
         Self::nginx()
     }
 }
 
 impl ForwardAuthHeaders {
+    /// The proxy whose headers are read unless told otherwise.
+    pub const DEFAULT_PROXY: &'static str = "nginx";
+
     /// `X-Original-URI` and `X-Original-Method`, as `examples/nginx.conf` sets them from
     /// `$request_uri` and `$request_method`.
     pub fn nginx() -> Self {
@@ -249,6 +253,14 @@ fn target_path(target: &str) -> Result<&str, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_is_the_named_preset() {
+        assert_eq!(
+            ForwardAuthHeaders::default(),
+            ForwardAuthHeaders::preset(ForwardAuthHeaders::DEFAULT_PROXY).unwrap()
+        );
+    }
 
     #[test]
     fn request_targets() {

@@ -75,7 +75,18 @@ pub struct IdentityHeaders {
     claims: HeaderName,
 }
 
+impl IdentityHeaders {
+    /// The default name of the header carrying the username.
+    pub const DEFAULT_USER: &'static str = "X-Auth-User";
+    /// The default name of the header carrying the role.
+    pub const DEFAULT_ROLE: &'static str = "X-Auth-Role";
+    /// The default name of the header carrying the verified claims as JSON.
+    pub const DEFAULT_CLAIMS: &'static str = "X-Auth-Claims";
+}
+
 impl Default for IdentityHeaders {
+    /// [`DEFAULT_USER`](Self::DEFAULT_USER), [`DEFAULT_ROLE`](Self::DEFAULT_ROLE) and
+    /// [`DEFAULT_CLAIMS`](Self::DEFAULT_CLAIMS) (`from_static` wants them lower-cased).
     fn default() -> Self {
         Self {
             user: HeaderName::from_static("x-auth-user"),
@@ -215,7 +226,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Forwards requests to an upstream HTTP server.
 ///
 /// Defaults: identity headers as in [`IdentityHeaders::default`], `Authorization` not
-/// passed on, 30 s for the upstream to answer.
+/// passed on, [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) for the upstream to answer.
 #[derive(Clone)]
 pub struct Gateway {
     scheme_authority: String,
@@ -225,6 +236,11 @@ pub struct Gateway {
     proxies: TrustedProxies,
     pass_authorization: bool,
     timeout: Duration,
+}
+
+impl Gateway {
+    /// How long the upstream may take to answer unless told otherwise: 30 seconds.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 impl std::fmt::Debug for Gateway {
@@ -268,7 +284,7 @@ impl Gateway {
             identity: IdentityHeaders::default(),
             proxies: TrustedProxies::none(),
             pass_authorization: false,
-            timeout: Duration::from_secs(30),
+            timeout: Self::DEFAULT_TIMEOUT,
         })
     }
 
@@ -391,6 +407,21 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_identity_headers_are_the_named_ones() {
+        let d = IdentityHeaders::default();
+        for (name, constant) in [
+            (&d.user, IdentityHeaders::DEFAULT_USER),
+            (&d.role, IdentityHeaders::DEFAULT_ROLE),
+            (&d.claims, IdentityHeaders::DEFAULT_CLAIMS),
+        ] {
+            assert!(
+                name.as_str().eq_ignore_ascii_case(constant),
+                "{name} {constant}"
+            );
+        }
+    }
 
     #[test]
     fn header_values_stay_ascii_json() {

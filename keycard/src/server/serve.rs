@@ -78,16 +78,22 @@ pub struct ServerLimits {
     pub shutdown_grace: Duration,
 }
 
+impl ServerLimits {
+    /// The defaults, as a constant.
+    pub const DEFAULT: Self = Self {
+        max_header_bytes: 16 * 1024,
+        max_headers: 64,
+        header_timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(30),
+        max_connections: 1024,
+        shutdown_grace: Duration::from_secs(10),
+    };
+}
+
 impl Default for ServerLimits {
+    /// [`ServerLimits::DEFAULT`].
     fn default() -> Self {
-        Self {
-            max_header_bytes: 16 * 1024,
-            max_headers: 64,
-            header_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            max_connections: 1024,
-            shutdown_grace: Duration::from_secs(10),
-        }
+        Self::DEFAULT
     }
 }
 
