@@ -12,10 +12,9 @@ use clap::Args;
 use keycard::duration::{Rate, parse_duration};
 use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL};
 use keycard::login::{Cidr, TrustedProxies, default_ip_rate, default_user_rate};
-use keycard::server::{AppOptions, ForwardAuthHeaders, IdentityHeaders};
+use keycard::server::{ForwardAuthHeaders, IdentityHeaders};
 use keycard::{
-    Gateway, PasswordPolicy, RemoteJwks, Rule, Rules, Secret, ServerLimits, SigningKey,
-    VerifyingKey,
+    Gateway, PasswordPolicy, RemoteJwks, Rule, Secret, ServerLimits, SigningKey, VerifyingKey,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -239,8 +238,11 @@ pub struct ServeConfig {
     pub audience: Option<String>,
     pub leeway: Duration,
     pub max_token_lifetime: Duration,
-    pub rules: Rules,
-    pub options: AppOptions,
+    /// The `--public` paths, then the file's `[[rule]]`s, after Keycard's own.
+    pub rules: Vec<Rule>,
+    pub gateway: Option<Gateway>,
+    pub identity: IdentityHeaders,
+    pub forward_auth: ForwardAuthHeaders,
     pub rate_limit_user: Option<Rate>,
     pub rate_limit_ip: Option<Rate>,
     pub limits: ServerLimits,
@@ -341,16 +343,12 @@ impl ServeConfig {
         if args.demo {
             crate::demo::check_demo_listen(&listen)?;
         }
-        let public: Vec<&str> = args
-            .public
-            .iter()
-            .map(String::as_str)
-            .filter(|p| !p.trim().is_empty())
-            .collect();
-        let mut rules = keycard::server::serve_rules(&public).context("--public")?;
+        let mut rules = Vec::new();
+        for p in args.public.iter().filter(|p| !p.trim().is_empty()) {
+            rules.push(Rule::new(p).context("--public")?.public());
+        }
         for (i, r) in file.only.rule.iter().enumerate() {
-            rules = rules
-                .rule(rule(r).with_context(|| format!("config file: [[rule]] number {}", i + 1))?);
+            rules.push(rule(r).with_context(|| format!("config file: [[rule]] number {}", i + 1))?);
         }
         let identity = IdentityHeaders::new(
             args.user_header
@@ -419,11 +417,6 @@ impl ServeConfig {
         }
         let proxies = TrustedProxies::new(blocks);
         let gateway = gateway.map(|g| g.with_trusted_proxies(proxies.clone()));
-        let options = AppOptions {
-            gateway,
-            identity,
-            forward_auth,
-        };
         Ok(Self {
             listen,
             users,
@@ -435,7 +428,9 @@ impl ServeConfig {
             leeway: duration("leeway", args.leeway.as_deref(), DEFAULT_LEEWAY)?,
             max_token_lifetime,
             rules,
-            options,
+            gateway,
+            identity,
+            forward_auth,
             rate_limit_user: rate(
                 "rate-limit-user",
                 args.rate_limit_user.as_deref(),

@@ -67,10 +67,11 @@ fn generate(alg: &str, out: &Path) -> anyhow::Result<()> {
 }
 
 fn print_jwk(key: &VerifyingKey) -> anyhow::Result<()> {
-    let Some(jwk) = key.jwk() else {
+    let Some(jwk) = key.jwk_json() else {
         bail!("not a public key");
     };
+    let jwk: serde_json::Value = serde_json::from_str(&jwk)?;
     crate::print_line(&format!("kid: {}", key.key_id().unwrap_or("-")))?;
-    crate::print_line(&serde_json::to_string_pretty(jwk)?)?;
+    crate::print_line(&serde_json::to_string_pretty(&jwk)?)?;
     Ok(())
 }

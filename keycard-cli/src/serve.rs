@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use keycard::clock::SystemClock;
+use keycard::server::App;
 use keycard::store::token_store_path;
 use keycard::{FileTokenStore, FileUserStore, Hasher, RemoteJwks, TokenService, Verifier};
 
@@ -17,8 +18,6 @@ const USERS_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure> {
     let config_err = |e: keycard::Error| Failure::Config(e.into());
-    let rules = config.rules.clone();
-    let options = config.options.clone();
     let limits = config.limits;
     let claims_checks = |mut verifier: Verifier| {
         verifier = verifier
@@ -87,10 +86,7 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
                 config.users.display(),
                 users.len()
             );
-            (
-                keycard::server::app_with(endpoint, verifier, rules, &limits, options),
-                banner,
-            )
+            (App::issuer(endpoint, verifier), banner)
         }
         Mode::VerifyOnly {
             jwks_url,
@@ -113,12 +109,21 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
             let verifier = claims_checks(Verifier::from_jwks(jwks));
             let banner =
                 format!("verify-only, algorithm -, key id -, keys from {jwks_url}: {found}");
-            (
-                keycard::server::verify_only_app(verifier, rules, &limits, options),
-                banner,
-            )
+            (App::verify_only(verifier), banner)
         }
     };
+
+    let mut app = config
+        .rules
+        .iter()
+        .cloned()
+        .fold(app, App::rule)
+        .limits(limits)
+        .identity_headers(config.identity.clone())
+        .forward_auth(config.forward_auth.clone());
+    if let Some(gateway) = &config.gateway {
+        app = app.gateway(gateway.clone());
+    }
 
     // Warned about once the configuration has held, so a refusal stays one line.
     for warning in &config.exposed {
@@ -135,7 +140,7 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
     if let Some(demo) = demo {
         demo.print(addr);
     }
-    keycard::serve(listener, app, limits, shutdown_signal())
+    keycard::serve(listener, app.into_router(), limits, shutdown_signal())
         .await
         .map_err(|e| Failure::Runtime(e.into()))?;
     for task in background {

@@ -58,9 +58,6 @@
 //! unknown users cost the same Argon2id work as known ones, and secrets never reach
 //! `Debug` output or logs.
 
-#[cfg(test)]
-#[cfg(feature = "server")]
-mod attack_tests;
 pub mod auth;
 pub mod clock;
 pub mod duration;
@@ -78,8 +75,7 @@ pub mod store;
 mod sync;
 
 #[cfg(test)]
-#[cfg(feature = "server")]
-mod router_tests;
+mod testing;
 
 // The common path; everything else is in its module.
 pub use auth::{AuthError, AuthLayer, RequireRoleLayer, Rule, Rules};

@@ -52,3 +52,7 @@ fn require_role(claims: &Claims, roles: &[String]) -> Result<(), AuthError> {
         _ => Err(AuthError::InsufficientScope),
     }
 }
+
+#[cfg(test)]
+#[cfg(feature = "server")]
+mod tests;

@@ -23,14 +23,22 @@ pub(crate) const MAX_SIGNATURE_LEN: usize = 1024;
 struct JoseHeader<'a> {
     #[serde(borrow)]
     alg: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "string")]
     kid: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "string")]
     typ: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "present")]
     crit: bool,
     #[serde(default, deserialize_with = "present")]
     b64: bool,
+}
+
+/// A member that, when there, is a string: `null` is none (RFC 7515 §4.1.4, §4.1.9), and
+/// a `"kid": null` must not pass for a token without one.
+fn string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    Text::deserialize(d).map(|t| Some(t.0))
 }
 
 /// True for a member that is there at all, whatever its value (`null` included).

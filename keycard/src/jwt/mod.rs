@@ -1,6 +1,9 @@
 //! The JWT core — no HTTP, no storage: keys and their algorithms, the HS256 secret, the
 //! claims, issuing and verifying tokens, and a remote issuer's JWKS.
 
+#[cfg(test)]
+#[cfg(feature = "server")]
+mod attack_tests;
 pub(crate) mod claims;
 pub(crate) mod issuer;
 #[cfg(feature = "remote-jwks")]

@@ -19,3 +19,7 @@ pub use endpoint::{MAX_TOKEN_BODY, TokenEndpoint, default_ip_rate, default_user_
 pub use password::{Hasher, PasswordPolicy};
 pub use ratelimit::RateLimiter;
 pub use service::{DEFAULT_ADMIN_ROLE, TokenService, TokenServiceBuilder};
+
+#[cfg(test)]
+#[cfg(feature = "server")]
+mod tests;

@@ -52,11 +52,8 @@ pub(crate) fn decode_b64(text: &str) -> Result<Vec<u8>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::key_file;
     use jsonwebtoken::jwk::{Jwk, KeyAlgorithm as JwkAlgorithm};
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    }
 
     #[test]
     fn rfc7638_thumbprint_known_answer() {
@@ -81,9 +78,9 @@ mod tests {
             ("p256", KeyAlgorithm::ES256),
             ("p384", KeyAlgorithm::ES384),
         ] {
-            let key = SigningKey::from_pkcs8_pem(&fixture(&format!("{file}.pem"))).unwrap();
+            let key = SigningKey::from_pkcs8_pem(&key_file(&format!("{file}.pem"))).unwrap();
             assert_eq!(key.algorithm(), alg, "{file}");
-            let public = VerifyingKey::from_pem(&fixture(&format!("{file}.pub.pem"))).unwrap();
+            let public = VerifyingKey::from_pem(&key_file(&format!("{file}.pub.pem"))).unwrap();
             assert_eq!(public.algorithm(), alg);
             let kid = key.key_id().unwrap();
             assert_eq!(
@@ -105,15 +102,15 @@ mod tests {
 
     #[test]
     fn rsa_keys_verify_but_do_not_sign_in_this_build() {
-        let err = SigningKey::from_pkcs8_pem(&fixture("rsa2048.pem")).unwrap_err();
+        let err = SigningKey::from_pkcs8_pem(&key_file("rsa2048.pem")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidKey);
         assert!(err.to_string().contains("RUSTSEC-2023-0071"), "{err}");
-        let public = VerifyingKey::from_pem(&fixture("rsa2048.pub.pem")).unwrap();
+        let public = VerifyingKey::from_pem(&key_file("rsa2048.pub.pem")).unwrap();
         assert_eq!(public.algorithm(), KeyAlgorithm::RS256);
-        let from_private = VerifyingKey::from_pem(&fixture("rsa2048.pem")).unwrap();
+        let from_private = VerifyingKey::from_pem(&key_file("rsa2048.pem")).unwrap();
         assert_eq!(from_private.key_id(), public.key_id());
         for small in ["rsa1024.pem", "rsa1024.pub.pem"] {
-            let err = VerifyingKey::from_pem(&fixture(small)).unwrap_err();
+            let err = VerifyingKey::from_pem(&key_file(small)).unwrap_err();
             assert!(err.to_string().contains("1024 bits is too small"), "{err}");
         }
     }
@@ -126,7 +123,7 @@ mod tests {
             ("p256.pub.pem", "a public key where a private key is needed"),
         ];
         for (file, says) in cases {
-            let err = SigningKey::from_pkcs8_pem(&fixture(file)).unwrap_err();
+            let err = SigningKey::from_pkcs8_pem(&key_file(file)).unwrap_err();
             assert!(err.to_string().contains(says), "{file}: {err}");
         }
         assert!(SigningKey::from_pkcs8_pem(b"garbage").is_err());
@@ -152,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_jwk_whose_alg_does_not_fit_its_key_is_refused() {
-        let key = SigningKey::from_pkcs8_pem(&fixture("p256.pem")).unwrap();
+        let key = SigningKey::from_pkcs8_pem(&key_file("p256.pem")).unwrap();
         let mut jwk = key.verifying_key().jwk().unwrap().clone();
         jwk.common.key_algorithm = Some(JwkAlgorithm::RS256);
         assert!(VerifyingKey::from_jwk(&jwk).is_err());
@@ -196,7 +193,7 @@ mod tests {
 
     #[test]
     fn debug_shows_no_key_material() {
-        let pem = fixture("ed25519.pem");
+        let pem = key_file("ed25519.pem");
         let key = SigningKey::from_pkcs8_pem(&pem).unwrap();
         let printed = format!("{key:?} {:?}", key.verifying_key());
         let body: String = String::from_utf8(pem)

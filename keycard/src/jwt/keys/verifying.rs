@@ -42,6 +42,26 @@ impl VerifyingKey {
         }
     }
 
+    /// A public key from a public JWK in JSON (`kty` `OKP`, `EC` or `RSA`), as
+    /// [`from_jwk`](Self::from_jwk) reads it.
+    ///
+    /// ```
+    /// use keycard::VerifyingKey;
+    ///
+    /// // RFC 8037 A.2: an Ed25519 public key.
+    /// let key = VerifyingKey::from_jwk_json(
+    ///     r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+    /// )?;
+    /// assert_eq!(key.algorithm().name(), "EdDSA");
+    /// assert!(key.jwk_json().unwrap().contains(r#""use":"sig""#));
+    /// # Ok::<(), keycard::Error>(())
+    /// ```
+    pub fn from_jwk_json(json: &str) -> Result<Self, Error> {
+        let jwk: Jwk =
+            serde_json::from_str(json).map_err(|e| bad_key(format!("not a JWK: {e}")))?;
+        Self::from_jwk(&jwk)
+    }
+
     /// A public key from a public JWK (`kty` `OKP`, `EC` or `RSA`). Symmetric (`oct`)
     /// keys are refused: a JWKS is public, so a secret in it is no secret. The
     /// algorithm comes from `alg`, or from the curve when `alg` is absent (RSA without
@@ -49,7 +69,7 @@ impl VerifyingKey {
     ///
     /// A key whose `use` is not `sig`, or whose `key_ops` lack `verify`, is refused: it
     /// was published for something else (RFC 7517 §4.2, §4.3).
-    pub fn from_jwk(jwk: &Jwk) -> Result<Self, Error> {
+    pub(crate) fn from_jwk(jwk: &Jwk) -> Result<Self, Error> {
         if jwk
             .common
             .public_key_use
@@ -162,8 +182,14 @@ impl VerifyingKey {
     }
 
     /// The public JWK (with `kid`, `alg`, `use: "sig"`); `None` for an HMAC secret.
-    pub fn jwk(&self) -> Option<&Jwk> {
+    pub(crate) fn jwk(&self) -> Option<&Jwk> {
         self.inner.jwk.as_ref()
+    }
+
+    /// The public JWK in JSON (with `kid`, `alg`, `use: "sig"`), as a JWKS publishes
+    /// it; `None` for an HMAC secret, which is never published.
+    pub fn jwk_json(&self) -> Option<String> {
+        self.jwk().and_then(|jwk| serde_json::to_string(jwk).ok())
     }
 
     /// Whether `signature` (raw bytes, not base64) is this key's over `message`.

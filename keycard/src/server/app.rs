@@ -1,0 +1,253 @@
+//! The `keycard serve` application, built from its parts: [`App`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::header;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::AuthLayer;
+use crate::auth::rules::{Rule, Rules};
+use crate::error::Error;
+use crate::jwt::claims::Claims;
+use crate::jwt::verifier::Verifier;
+use crate::login::endpoint::TokenEndpoint;
+use crate::server::errors::{method_not_allowed, not_found};
+use crate::server::forward_auth::{ForwardAuthHeaders, forward_auth};
+use crate::server::gateway::{Gateway, IdentityHeaders};
+use crate::server::serve::{ServerLimits, head_limits, request_timeout};
+use crate::store::users::UserStore;
+
+/// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`, and
+/// `/auth/verify` (which judges the request it is asked about itself).
+pub const ALWAYS_PUBLIC: [&str; 4] = [
+    "/token",
+    "/healthz",
+    "/.well-known/jwks.json",
+    "/auth/verify",
+];
+
+/// Paths that belong to Keycard whether or not this configuration serves them: one that
+/// is not served answers 404 from Keycard and is never forwarded to an upstream, since
+/// the rules let it through without a token (`/.well-known/jwks.json` under an HMAC
+/// secret, `/token` and `/revoke` on a verify-only node).
+pub const RESERVED: [&str; 3] = ["/token", "/revoke", "/.well-known/jwks.json"];
+
+/// How long clients may cache the JWKS: five minutes. A rotation publishes the new key
+/// beside the old one, so a cached copy never lacks the key of a live token for long.
+pub const JWKS_MAX_AGE: u64 = 300;
+
+/// The application `keycard serve` runs.
+///
+/// It answers `/me`, `/healthz` and `/auth/verify` (forward auth); an issuer also
+/// answers `/token` (and `/revoke` with a token store) and publishes its public keys at
+/// `/.well-known/jwks.json`. Everything is behind the verifying layer. The rules start
+/// with the [`ALWAYS_PUBLIC`] paths, then those [`public`](Self::public) and
+/// [`rule`](Self::rule) add, first match wins; any other path needs a valid token.
+/// Unknown paths answer a JSON 404 — or, with a [`gateway`](Self::gateway), go to the
+/// upstream once allowed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use keycard::server::App;
+/// use keycard::{FileUserStore, Hasher, PasswordPolicy, Secret, SigningKey, TokenService};
+///
+/// # fn main() -> Result<(), keycard::Error> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let service = TokenService::builder(SigningKey::hs256(&Secret::random())?).build()?;
+/// let users = Arc::new(FileUserStore::open(dir.path().join("users.json"))?);
+/// let endpoint = service.endpoint(users, Hasher::new(PasswordPolicy::OWASP));
+/// let app: axum::Router = App::issuer(endpoint, service.verifier())
+///     .public("/docs*")?
+///     .into_router();
+/// # Ok(()) }
+/// ```
+pub struct App {
+    routes: Router,
+    served: Vec<&'static str>,
+    verifier: Verifier,
+    rules: Rules,
+    limits: ServerLimits,
+    gateway: Option<Gateway>,
+    identity: IdentityHeaders,
+    forward_auth: ForwardAuthHeaders,
+}
+
+impl App {
+    /// An issuer's application: `endpoint`'s `/token` (and `/revoke`), the JWKS when
+    /// `verifier`'s keys are public ones, and the verifying routes.
+    pub fn issuer<U: UserStore>(endpoint: TokenEndpoint<U>, verifier: Verifier) -> Self {
+        let mut served = endpoint.paths().to_vec();
+        let mut routes = endpoint.into_router();
+        if let Some(document) = jwks_document(&verifier) {
+            routes = routes.route(
+                "/.well-known/jwks.json",
+                get(move || jwks(document.clone())),
+            );
+            served.push("/.well-known/jwks.json");
+        }
+        Self::with_routes(routes, served, verifier)
+    }
+
+    /// A verify-only node's application (`keycard serve --jwks-url`): `/me`, `/healthz`
+    /// and `/auth/verify`; no `/token`, no users.
+    pub fn verify_only(verifier: Verifier) -> Self {
+        Self::with_routes(Router::new(), Vec::new(), verifier)
+    }
+
+    fn with_routes(routes: Router, served: Vec<&'static str>, verifier: Verifier) -> Self {
+        // Constant patterns, all valid (see the test below).
+        let rules = ALWAYS_PUBLIC
+            .iter()
+            .filter_map(|path| Rule::new(path).ok())
+            .fold(Rules::new(), |rules, rule| rules.rule(rule.public()));
+        Self {
+            routes,
+            served,
+            verifier,
+            rules,
+            limits: ServerLimits::DEFAULT,
+            gateway: None,
+            identity: IdentityHeaders::default(),
+            forward_auth: ForwardAuthHeaders::default(),
+        }
+    }
+
+    /// Makes `pattern` (as in [`Rules`]) reachable without a token.
+    pub fn public(self, pattern: &str) -> Result<Self, Error> {
+        Ok(self.rule(Rule::new(pattern)?.public()))
+    }
+
+    /// Appends `rule` to the rules.
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.rules = self.rules.rule(rule);
+        self
+    }
+
+    /// Holds requests to these limits (the head's size, the time a request may take);
+    /// give [`serve`](crate::serve) the same ones. Defaults to [`ServerLimits::DEFAULT`].
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Forwards every request Keycard does not answer itself, once allowed, to this
+    /// upstream (instead of answering 404).
+    pub fn gateway(mut self, gateway: Gateway) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// The identity header names, for the gateway and `/auth/verify`.
+    pub fn identity_headers(mut self, identity: IdentityHeaders) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The headers `/auth/verify` reads the original method and URI from.
+    pub fn forward_auth(mut self, headers: ForwardAuthHeaders) -> Self {
+        self.forward_auth = headers;
+        self
+    }
+
+    /// The router, ready for [`serve`](crate::serve).
+    pub fn into_router(self) -> Router {
+        let Self {
+            mut routes,
+            served,
+            verifier,
+            rules,
+            limits,
+            gateway,
+            identity,
+            forward_auth: forward_headers,
+        } = self;
+        let forward = forward_auth(
+            verifier.clone(),
+            Arc::new(rules.clone()),
+            identity.clone(),
+            forward_headers,
+        );
+        for path in RESERVED.iter().filter(|p| !served.contains(p)) {
+            routes = routes.route(path, axum::routing::any(not_found));
+        }
+        let routes = routes
+            .route("/me", get(me))
+            .route("/healthz", get(|| async { "ok" }))
+            .merge(forward);
+        let routes = match gateway {
+            Some(gateway) => {
+                routes.fallback_service(gateway.with_identity_headers(identity).into_fallback())
+            }
+            None => routes.fallback(not_found),
+        }
+        .method_not_allowed_fallback(method_not_allowed);
+        AuthLayer::new(verifier)
+            .unless(rules)
+            .wrap(routes)
+            .layer(from_fn_with_state(limits.request_timeout, request_timeout))
+            .layer(from_fn_with_state(limits, head_limits))
+            .layer(TraceLayer::new_for_http())
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("served", &self.served)
+            .field("gateway", &self.gateway)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The JWK set of the verifier's public keys (RFC 7517), or `None` for HMAC secrets,
+/// which are never published.
+fn jwks_document(verifier: &Verifier) -> Option<bytes::Bytes> {
+    let keys: Vec<_> = verifier
+        .keys()
+        .iter()
+        .filter_map(|k| k.jwk().cloned())
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let set = jsonwebtoken::jwk::JwkSet { keys };
+    serde_json::to_vec(&set).ok().map(bytes::Bytes::from)
+}
+
+async fn jwks(document: bytes::Bytes) -> Response {
+    let mut res = document.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = http::HeaderValue::try_from(format!("public, max-age={JWKS_MAX_AGE}")) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    res
+}
+
+async fn me(claims: Claims) -> Response {
+    axum::Json(claims).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_always_public_paths_are_valid_patterns() {
+        for path in ALWAYS_PUBLIC {
+            assert!(Rule::new(path).is_ok(), "{path}");
+        }
+    }
+}
