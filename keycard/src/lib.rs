@@ -45,7 +45,7 @@
 //!   ([`login::password`]).
 //! - [`store`]: durable files, the users file ([`FileUserStore`] behind [`UserStore`]) and
 //!   the token store ([`FileTokenStore`]).
-//! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`server::app`]),
+//! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`server::App`]),
 //!   gateway mode ([`Gateway`]), forward auth ([`server::forward_auth()`]) and the JSON errors.
 //! - `clock`, `duration`, `error`, `random`, `sync`: time, `7d` / `10/m` parsing, errors,
 //!   randomness, locks that outlive poisoning.
