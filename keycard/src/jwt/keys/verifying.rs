@@ -42,8 +42,12 @@ impl VerifyingKey {
         }
     }
 
-    /// A public key from a public JWK in JSON (`kty` `OKP`, `EC` or `RSA`), as
-    /// [`from_jwk`](Self::from_jwk) reads it.
+    /// A public key from a public JWK in JSON (`kty` `OKP`, `EC` or `RSA`). Symmetric
+    /// (`oct`) keys are refused: a JWKS is public, so a secret in it is no secret. The
+    /// algorithm comes from `alg`, or from the curve when `alg` is absent (RSA without
+    /// `alg` is taken as RS256); a `kid`, when absent, is the key's thumbprint. A key
+    /// whose `use` is not `sig`, or whose `key_ops` lack `verify`, is refused: it was
+    /// published for something else (RFC 7517 §4.2, §4.3).
     ///
     /// ```
     /// use keycard::VerifyingKey;
