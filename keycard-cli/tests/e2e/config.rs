@@ -248,14 +248,7 @@ fn secret_files_readable_by_others_are_warned_about_at_start() {
     );
     drop(server);
 
-    std::fs::copy(
-        format!(
-            "{}/../keycard/tests/keys/ed25519.pem",
-            env!("CARGO_MANIFEST_DIR")
-        ),
-        env.path("key.pem"),
-    )
-    .unwrap();
+    std::fs::copy(key_file("ed25519.pem"), env.path("key.pem")).unwrap();
     set_mode("key.pem", 0o604);
     let server = env.serve_with(env.cmd(), &["--signing-key", "key.pem"]);
     assert!(
@@ -344,14 +337,7 @@ fn lifetime_and_key_mistakes_are_refused_before_listening() {
         &mut with_secret(&["--refresh-ttl", "0s"]),
         "a refresh token must live at least 1s",
     );
-    std::fs::copy(
-        format!(
-            "{}/../keycard/tests/keys/ed25519.pem",
-            env!("CARGO_MANIFEST_DIR")
-        ),
-        env.path("key.pem"),
-    )
-    .unwrap();
+    std::fs::copy(key_file("ed25519.pem"), env.path("key.pem")).unwrap();
     refused(
         &env,
         &mut with_secret(&["--verify-key", "key.pem"]),

@@ -74,6 +74,14 @@ impl Env {
     }
 }
 
+/// The path of a key file of the library's `tests/keys`.
+pub fn key_file(name: &str) -> String {
+    format!(
+        "{}/../keycard/tests/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
 pub fn run_cmd(cmd: &mut Command, stdin: &str) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())

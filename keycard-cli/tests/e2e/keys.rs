@@ -5,13 +5,6 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-fn fixture(name: &str) -> String {
-    format!(
-        "{}/../keycard/tests/keys/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 /// Runs `keycard keys generate` and returns the kid it printed.
 fn generate(env: &Env, alg: &str, out: &str) -> String {
     let res = env.run(&["keys", "generate", "--alg", alg, "--out", out], "");
@@ -70,8 +63,8 @@ fn keys_generate_and_show() {
     assert_eq!(res.status.code(), Some(1));
     assert!(!env.path("x.pem").exists());
     // A public key file shows the same kid as its private key (OpenSSL-made fixtures).
-    let a = stdout(&env.run(&["keys", "show", &fixture("p256.pem")], ""));
-    let b = stdout(&env.run(&["keys", "show", &fixture("p256.pub.pem")], ""));
+    let a = stdout(&env.run(&["keys", "show", &key_file("p256.pem")], ""));
+    let b = stdout(&env.run(&["keys", "show", &key_file("p256.pub.pem")], ""));
     assert_eq!(a, b);
 }
 
@@ -87,7 +80,7 @@ fn wrong_keys_are_refused_at_start_with_one_line() {
             "public key where a private key is needed",
         ),
     ] {
-        let res = env.run(&["serve", "--signing-key", &fixture(file)], "");
+        let res = env.run(&["serve", "--signing-key", &key_file(file)], "");
         assert_eq!(res.status.code(), Some(2), "{file}");
         assert_eq!(stderr(&res).lines().count(), 1, "{}", stderr(&res));
         assert!(stderr(&res).contains(says), "{file}: {}", stderr(&res));
@@ -96,9 +89,9 @@ fn wrong_keys_are_refused_at_start_with_one_line() {
         &[
             "serve",
             "--signing-key",
-            &fixture("p256.pem"),
+            &key_file("p256.pem"),
             "--verify-key",
-            &fixture("rsa1024.pub.pem"),
+            &key_file("rsa1024.pub.pem"),
         ],
         "",
     );
@@ -108,7 +101,7 @@ fn wrong_keys_are_refused_at_start_with_one_line() {
     cmd.env("AUTHENTICATION_SECRET", SECRET).args([
         "serve",
         "--verify-key",
-        &fixture("p256.pub.pem"),
+        &key_file("p256.pub.pem"),
     ]);
     let res = run_cmd(&mut cmd, "");
     assert_eq!(res.status.code(), Some(2));

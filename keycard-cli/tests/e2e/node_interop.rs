@@ -24,13 +24,6 @@ fn peer() -> Option<PathBuf> {
     }
 }
 
-fn fixture(name: &str) -> String {
-    format!(
-        "{}/../keycard/tests/keys/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 fn node(peer: &Path, script: &str, args: &[&str]) -> std::process::Output {
     Command::new("node")
         .arg(peer.join(script))
@@ -71,20 +64,20 @@ fn tokens_signed_by_node_jsonwebtoken_verify_in_keycard() {
         env.cmd(),
         &[
             "--signing-key",
-            &fixture("ed25519.pem"),
+            &key_file("ed25519.pem"),
             "--verify-key",
-            &fixture("rsa2048.pub.pem"),
+            &key_file("rsa2048.pub.pem"),
             "--verify-key",
-            &fixture("p256.pub.pem"),
+            &key_file("p256.pub.pem"),
         ],
     );
     for (alg, key) in [("RS256", "rsa2048.pem"), ("ES256", "p256.pem")] {
-        let token = node_sign(&peer, &["--alg", alg, "--key", &fixture(key)]);
+        let token = node_sign(&peer, &["--alg", alg, "--key", &key_file(key)]);
         let me = issuer.get("/me", Some(&token));
         assert_eq!(me.status, 200, "{alg}: {}", me.text());
         assert_eq!(me.json()["role"], "admin");
         // With the kid Keycard gives the key, it is matched by kid.
-        let kid = stdout(&env.run(&["keys", "show", &fixture(key)], ""))
+        let kid = stdout(&env.run(&["keys", "show", &key_file(key)], ""))
             .lines()
             .next()
             .unwrap()
@@ -92,7 +85,7 @@ fn tokens_signed_by_node_jsonwebtoken_verify_in_keycard() {
             .to_owned();
         let token = node_sign(
             &peer,
-            &["--alg", alg, "--key", &fixture(key), "--kid", &kid],
+            &["--alg", alg, "--key", &key_file(key), "--kid", &kid],
         );
         assert_eq!(
             issuer.get("/me", Some(&token)).status,
@@ -150,12 +143,12 @@ fn keycard_tokens_verify_in_node_jsonwebtoken() {
     );
     assert!(!out.status.success());
 
-    let es = env.serve_with(env.cmd(), &["--signing-key", &fixture("p256.pem")]);
+    let es = env.serve_with(env.cmd(), &["--signing-key", &key_file("p256.pem")]);
     let token = es.token("alice", "alice-password");
     let out = node(
         &peer,
         "verify.js",
-        &[&token, "--key", &fixture("p256.pub.pem"), "--alg", "ES256"],
+        &[&token, "--key", &key_file("p256.pub.pem"), "--alg", "ES256"],
     );
     assert!(out.status.success(), "ES256: {}", stderr(&out));
     let out = node(
@@ -164,7 +157,7 @@ fn keycard_tokens_verify_in_node_jsonwebtoken() {
         &[
             &token,
             "--key",
-            &fixture("rsa2048.pub.pem"),
+            &key_file("rsa2048.pub.pem"),
             "--alg",
             "RS256",
         ],

@@ -9,20 +9,17 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use crate::clock::ManualClock;
 use crate::jwt::{Issuer, KeyAlgorithm, SigningKey, TokenError, Verifier, VerifyingKey};
 use crate::login::{Hasher, PasswordPolicy, TokenEndpoint};
 use crate::server::App;
 use crate::store::FileUserStore;
-use crate::testing::{NOW, SECRET, key, key_file};
+use crate::testing::{NOW, SECRET, forge, get_with, hmac, key, key_file, send};
 use TokenError::*;
 
 fn b64(bytes: &[u8]) -> String {
@@ -44,10 +41,6 @@ fn app_for(key: &SigningKey) -> Router {
 
 fn hs256() -> SigningKey {
     key()
-}
-
-fn es256() -> SigningKey {
-    SigningKey::from_pkcs8_pem(&key_file("p256.pem")).unwrap()
 }
 
 /// The key files of every public-key family and curve: private, public.
@@ -117,6 +110,11 @@ fn rsa_encoding_key(pem: &[u8]) -> jsonwebtoken::EncodingKey {
     jsonwebtoken::EncodingKey::from_rsa_der(key.to_pkcs1_der().unwrap().as_bytes())
 }
 
+/// The target of the algorithm `name`.
+fn target(name: &str) -> Target {
+    targets().into_iter().find(|t| t.name == name).unwrap()
+}
+
 impl Target {
     /// A token this target's key really signed, with these claims.
     fn sign(&self, claims: &Value) -> String {
@@ -140,32 +138,23 @@ enum Verdict {
 
 /// Sends `token` to `/me`.
 async fn verdict(app: &Router, token: &str) -> Verdict {
-    let Ok(req) = Request::get("/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-    else {
+    let credentials = format!("Bearer {token}");
+    if http::HeaderValue::from_str(&credentials).is_err() {
         return Verdict::Unsendable;
-    };
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let challenge = res
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    }
+    let r = send(app, get_with("/me", &credentials)).await;
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     let why = v["error_description"].as_str().unwrap_or("").to_owned();
-    match status {
+    match r.status {
         StatusCode::OK => Verdict::Accepted,
         StatusCode::UNAUTHORIZED
             if v["error"] == "invalid_token"
-                && challenge.contains(&format!("error_description=\"{why}\"")) =>
+                && r.header("www-authenticate")
+                    .contains(&format!("error_description=\"{why}\"")) =>
         {
             Verdict::Refused(why)
         }
-        _ => Verdict::Other(status, String::from_utf8_lossy(&body).into_owned()),
+        status => Verdict::Other(status, String::from_utf8_lossy(&r.body).into_owned()),
     }
 }
 
@@ -199,37 +188,14 @@ impl Cases {
     }
 }
 
-fn es256_signed(claims: &Value) -> String {
-    let key = es256();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = key.key_id().map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, key.encoding()).unwrap()
-}
-
 fn good_claims() -> Value {
     json!({"sub": "alice", "username": "alice", "role": "admin", "iat": NOW, "exp": NOW + 600})
 }
 
-fn hmac(msg: &[u8], secret: &[u8]) -> Vec<u8> {
-    let key = jsonwebtoken::EncodingKey::from_secret(secret).unwrap();
-    URL_SAFE_NO_PAD
-        .decode(jsonwebtoken::crypto::sign(msg, &key, jsonwebtoken::Algorithm::HS256).unwrap())
-        .unwrap()
-}
-
-/// header.payload.signature, with the signature made by `sign` over the first two.
-fn forge(header: &str, payload: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
-    let sig = sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig))
-}
-
 fn valid_hs256(payload: &Value) -> String {
-    forge(
-        r#"{"alg":"HS256","typ":"JWT"}"#,
-        &payload.to_string(),
-        |m| hmac(m, SECRET),
-    )
+    forge(r#"{"alg":"HS256","typ":"JWT"}"#, payload.to_string(), |m| {
+        hmac(SECRET, m)
+    })
 }
 
 #[tokio::test]
@@ -275,12 +241,12 @@ async fn alg_none_in_every_spelling() {
             cases
                 .refused(app, &format!("{unsigned}.AAAA"), Malformed, &case)
                 .await;
-            let signed = forge(&header, &payload, |m| hmac(m, SECRET));
+            let signed = forge(&header, &payload, |m| hmac(SECRET, m));
             cases.refused(app, &signed, Malformed, &case).await;
         }
         // No alg at all.
-        let token = forge(r#"{"typ":"JWT"}"#, &good_claims().to_string(), |m| {
-            hmac(m, SECRET)
+        let token = forge(r#"{"typ":"JWT"}"#, good_claims().to_string(), |m| {
+            hmac(SECRET, m)
         });
         cases.refused(app, &token, Malformed, name).await;
     }
@@ -301,7 +267,7 @@ async fn hmac_signed_with_the_public_key() {
         for public in [pem.as_slice(), jwk.as_bytes()] {
             for alg in ["HS256", "HS384", "HS512"] {
                 let header = json!({"alg": alg, "typ": "JWT", "kid": t.kid}).to_string();
-                let token = forge(&header, &good_claims().to_string(), |m| hmac(m, public));
+                let token = forge(&header, good_claims().to_string(), |m| hmac(public, m));
                 let case = format!("{} as {alg}", t.name);
                 cases
                     .refused(&t.app, &token, AlgorithmNotAllowed, &case)
@@ -402,12 +368,13 @@ async fn tampered_payloads() {
 async fn ecdsa_psychic_signatures() {
     // CVE-2022-21449: r = s = 0 verified in some ECDSA implementations.
     let mut cases = Cases::default();
-    let app = app_for(&es256());
+    let es256 = target("ES256");
+    let app = &es256.app;
     cases
-        .accepted(&app, &es256_signed(&good_claims()), "control")
+        .accepted(app, &es256.sign(&good_claims()), "control")
         .await;
     let header =
-        json!({"alg": "ES256", "typ": "JWT", "kid": es256().key_id().unwrap()}).to_string();
+        json!({"alg": "ES256", "typ": "JWT", "kid": es256.kid.as_deref().unwrap()}).to_string();
     let payload = good_claims().to_string();
     let order_n = p256_order();
     for (i, sig) in [
@@ -423,7 +390,7 @@ async fn ecdsa_psychic_signatures() {
     {
         let token = forge(&header, &payload, |_| sig.clone());
         cases
-            .refused(&app, &token, BadSignature, &format!("signature {i}"))
+            .refused(app, &token, BadSignature, &format!("signature {i}"))
             .await;
     }
     cases.check();
@@ -448,9 +415,10 @@ async fn kid_injection() {
     // kid used as a path, an SQL fragment, a URL, or made huge: it only ever selects among
     // configured keys by string equality.
     let mut cases = Cases::default();
-    let app = app_for(&es256());
+    let es256 = target("ES256");
+    let app = &es256.app;
     cases
-        .accepted(&app, &es256_signed(&good_claims()), "control")
+        .accepted(app, &es256.sign(&good_claims()), "control")
         .await;
     for kid in [
         "../../../../../../dev/null",
@@ -464,17 +432,17 @@ async fn kid_injection() {
     ] {
         let case = &kid[..kid.len().min(30)];
         let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid}).to_string();
-        let token = forge(&header, &good_claims().to_string(), |_| vec![1; 64]);
-        cases.refused(&app, &token, UnknownKey, case).await;
+        let token = forge(&header, good_claims().to_string(), |_| vec![1; 64]);
+        cases.refused(app, &token, UnknownKey, case).await;
         let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid}).to_string();
-        let token = forge(&header, &good_claims().to_string(), |m| hmac(m, b"guess"));
-        cases.refused(&app, &token, AlgorithmNotAllowed, case).await;
+        let token = forge(&header, good_claims().to_string(), |m| hmac(b"guess", m));
+        cases.refused(app, &token, AlgorithmNotAllowed, case).await;
     }
     // kid of the wrong type.
     let hs = app_for(&hs256());
     for kid in [json!(1), json!(null), json!(["a"]), json!({"a": 1})] {
         let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid}).to_string();
-        let token = forge(&header, &good_claims().to_string(), |m| hmac(m, SECRET));
+        let token = forge(&header, good_claims().to_string(), |m| hmac(SECRET, m));
         cases
             .refused(&hs, &token, Malformed, &kid.to_string())
             .await;
@@ -486,9 +454,10 @@ async fn kid_injection() {
 async fn key_carrying_headers_are_never_followed() {
     // RFC 8725 §3.10; CVE-2018-0114 (embedded jwk) family.
     let mut cases = Cases::default();
-    let app = app_for(&es256());
+    let es256 = target("ES256");
+    let app = &es256.app;
     cases
-        .accepted(&app, &es256_signed(&good_claims()), "control")
+        .accepted(app, &es256.sign(&good_claims()), "control")
         .await;
     let attacker = SigningKey::generate(KeyAlgorithm::ES256).unwrap();
     let attacker_key = SigningKey::from_pkcs8_pem(attacker.pem.as_bytes()).unwrap();
@@ -498,7 +467,7 @@ async fn key_carrying_headers_are_never_followed() {
         json!({"jku": "http://127.0.0.1:1/jwks.json"}),
         json!({"x5u": "http://127.0.0.1:1/cert.pem"}),
         json!({"x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]}),
-        json!({"jwk": jwk, "kid": es256().key_id().unwrap()}),
+        json!({"jwk": jwk, "kid": es256.kid.as_deref().unwrap()}),
     ] {
         let mut header =
             serde_json::to_value(jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256))
@@ -516,7 +485,7 @@ async fn key_carrying_headers_are_never_followed() {
             .cloned()
             .collect::<Vec<_>>();
         cases
-            .refused(&app, &token, BadSignature, &case.join("+"))
+            .refused(app, &token, BadSignature, &case.join("+"))
             .await;
     }
     cases.check();
@@ -528,9 +497,9 @@ async fn crit_headers_are_refused() {
     let mut cases = Cases::default();
     let app = app_for(&hs256());
     let control = forge(
-        &json!({"alg": "HS256", "typ": "JWT", "urn:example:unknown": true}).to_string(),
-        &good_claims().to_string(),
-        |m| hmac(m, SECRET),
+        json!({"alg": "HS256", "typ": "JWT", "urn:example:unknown": true}).to_string(),
+        good_claims().to_string(),
+        |m| hmac(SECRET, m),
     );
     cases.accepted(&app, &control, "control").await;
     for crit in [
@@ -543,7 +512,7 @@ async fn crit_headers_are_refused() {
         let header =
             json!({"alg": "HS256", "typ": "JWT", "crit": crit, "urn:example:unknown": true})
                 .to_string();
-        let token = forge(&header, &good_claims().to_string(), |m| hmac(m, SECRET));
+        let token = forge(&header, good_claims().to_string(), |m| hmac(SECRET, m));
         cases
             .refused(&app, &token, Malformed, &crit.to_string())
             .await;
@@ -599,7 +568,7 @@ async fn duplicate_json_keys() {
         .await;
     // In the header: which alg would win?
     let header = r#"{"alg":"HS256","alg":"none","typ":"JWT"}"#;
-    let token = forge(header, &good_claims().to_string(), |m| hmac(m, SECRET));
+    let token = forge(header, good_claims().to_string(), |m| hmac(SECRET, m));
     cases.refused(&app, &token, Malformed, "alg twice").await;
     // In the claims: which exp, which role?
     for (case, payload) in [
@@ -616,7 +585,7 @@ async fn duplicate_json_keys() {
         ),
     ] {
         let token = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &payload, |m| {
-            hmac(m, SECRET)
+            hmac(SECRET, m)
         });
         cases.refused(&app, &token, InvalidClaims, case).await;
     }
@@ -717,7 +686,7 @@ async fn enormous_and_odd_shaped_tokens() {
             .push(format!("a megabyte: want 431, got {got:?}"));
     }
     let deep = format!("{}{}", "[".repeat(3_000), "]".repeat(3_000));
-    let token = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &deep, |m| hmac(m, SECRET));
+    let token = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &deep, |m| hmac(SECRET, m));
     cases.refused(&app, &token, InvalidClaims, "deep").await;
     for token in [
         "a.b.c.d.e".to_owned(),
@@ -754,7 +723,7 @@ async fn algorithm_substitution_between_asymmetric_keys() {
             if let Some(kid) = &t.kid {
                 header["kid"] = json!(kid);
             }
-            let token = forge(&header.to_string(), &good_claims().to_string(), |_| {
+            let token = forge(header.to_string(), good_claims().to_string(), |_| {
                 vec![7; 64]
             });
             // ES512 is no algorithm Keycard knows; the others are, and not this key's.

@@ -4,7 +4,7 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::jwt::issuer::Issuer;
 use crate::jwt::jws::MAX_SIGNATURE_LEN;
-use crate::testing::{NOW, SECRET, key, key_file, payload, sign};
+use crate::testing::{NOW, SECRET, forge, hmac, key, key_file, payload, sign};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
@@ -13,27 +13,6 @@ use serde_json::json;
 
 fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(NOW))
-}
-
-/// A token with any header and payload, signed by `sign` over the signing input.
-fn forge(
-    header: serde_json::Value,
-    payload: serde_json::Value,
-    sign: impl Fn(&[u8]) -> Vec<u8>,
-) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(payload.to_string())
-    );
-    let sig = sign(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
-}
-
-fn hmac(secret: &[u8], msg: &[u8]) -> Vec<u8> {
-    let key = jsonwebtoken::EncodingKey::from_secret(secret).unwrap();
-    let sig = jsonwebtoken::crypto::sign(msg, &key, jsonwebtoken::Algorithm::HS256).unwrap();
-    URL_SAFE_NO_PAD.decode(sig).unwrap()
 }
 
 #[test]
@@ -72,11 +51,8 @@ fn every_asymmetric_algorithm_signs_and_verifies() {
     }
 }
 
-const TEST_SECRET: &[u8] = b"an example secret of 32 bytes!!!";
-
 fn hs256_verifier() -> Verifier {
-    let key = SigningKey::hs256(&crate::Secret::new(TEST_SECRET.to_vec()).unwrap()).unwrap();
-    Verifier::new(key).with_clock(clock())
+    Verifier::new(key()).with_clock(clock())
 }
 
 /// RFC 7515 Appendix A.1: the HS256 example, key and token as the RFC prints them.
@@ -130,7 +106,7 @@ fn properly_signed_tokens_of_another_type_are_refused() {
     let payload = json!({"sub": "alice", "exp": NOW + 60});
     for typ in ["JWE", "logout+jwt", "secevent+jwt", "", "application/jose"] {
         let token = forge(json!({"alg": "HS256", "typ": typ}), payload.clone(), |m| {
-            hmac(TEST_SECRET, m)
+            hmac(SECRET, m)
         });
         assert_eq!(
             verifier.verify(&token).unwrap_err(),
@@ -149,7 +125,7 @@ fn properly_signed_tokens_of_another_type_are_refused() {
             Some(t) => json!({"alg": "HS256", "typ": t}),
             None => json!({"alg": "HS256"}),
         };
-        let token = forge(header, payload.clone(), |m| hmac(TEST_SECRET, m));
+        let token = forge(header, payload.clone(), |m| hmac(SECRET, m));
         assert!(verifier.verify(&token).is_ok(), "{typ:?}");
     }
 }
@@ -161,7 +137,7 @@ fn tokens_that_outlive_the_maximum_lifetime_are_refused() {
         forge(
             json!({"alg": "HS256", "typ": "JWT"}),
             json!({"sub": "alice", "exp": exp}),
-            |m| hmac(TEST_SECRET, m),
+            |m| hmac(SECRET, m),
         )
     };
     let max = DEFAULT_MAX_LIFETIME.as_secs();
