@@ -2,6 +2,9 @@
 //! keys of the config file (serde), so each option is defined once, here. Values left
 //! unset fall back to the config file, then to the library's defaults, which [`parse`]
 //! writes into the help (`config.rs` resolves them).
+//!
+//! Why one file of ~400 lines: it is declarations, one per option, and keeping every option
+//! of the command line and the config file in one place is its point.
 
 use std::path::PathBuf;
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use keycard::FileUserStore;
 use keycard::clock::SystemClock;
-use keycard::store::users::Users;
+use keycard::store::file::Users;
 
 use crate::config::ServeConfig;
 

@@ -4,6 +4,7 @@
 mod allocator;
 mod cli;
 mod config;
+mod config_file;
 mod demo;
 mod keys_cmd;
 mod serve;
@@ -17,7 +18,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::{Cli, Command};
-use crate::config::{FileConfig, ServeConfig};
+use crate::config::ServeConfig;
+use crate::config_file::FileConfig;
 
 /// A failure and its exit code: 2 for bad configuration, 1 for everything else.
 pub enum Failure {

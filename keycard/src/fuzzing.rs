@@ -59,7 +59,7 @@ pub fn token_body(data: &[u8]) {
 
 /// Parses `data` as a users file.
 pub fn users_file(data: &[u8]) {
-    let _ = crate::store::users::Users::parse_bytes(data);
+    let _ = crate::store::file::Users::parse_bytes(data);
 }
 
 /// Normalizes `data` as a request path, folds it, and judges it by a rule set: a

@@ -43,8 +43,9 @@
 //! - [`login`]: `POST /token` and `/revoke` ([`TokenEndpoint`]), body parsing, login rate
 //!   limits, the client's address behind [`login::TrustedProxies`], and password hashing
 //!   ([`login::password`]).
-//! - [`store`]: durable files, the users file ([`FileUserStore`] behind [`UserStore`]) and
-//!   the token store ([`FileTokenStore`]).
+//! - [`store`]: the two store traits, [`UserStore`] and [`TokenStore`], and
+//!   [`store::Accounts`]; in `store/file/` their default implementations, durable JSON
+//!   files ([`FileUserStore`], [`FileTokenStore`]).
 //! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`server::App`]),
 //!   gateway mode ([`Gateway`]), forward auth ([`server::forward_auth()`]) and the JSON errors.
 //! - `clock`, `duration`, `error`, `random`, `sync`: time, `7d` / `10/m` parsing, errors,

@@ -268,7 +268,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::jwt::secret::Secret;
     use crate::jwt::verifier::TokenError;
-    use crate::store::tokens::FileTokenStore;
+    use crate::store::FileTokenStore;
 
     fn key() -> SigningKey {
         SigningKey::hs256(&Secret::new(b"an example secret of 32 bytes!!!".to_vec()).unwrap())

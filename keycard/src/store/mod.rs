@@ -1,8 +1,8 @@
-//! Storage: durable files (locked, atomic, watched), the users file behind the
-//! [`UserStore`] trait, and the token store (revocations and refresh
-//! tokens).
+//! Storage behind two traits: [`UserStore`] (the users) and [`TokenStore`]
+//! (revocations and refresh tokens), and [`Accounts`], the rule that ties them. The
+//! default implementations are durable JSON files ([`file`](mod@file)).
 
-pub(crate) mod durable;
+pub mod file;
 pub(crate) mod tokens;
 pub mod users;
 
@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
 
-pub use tokens::{FileTokenStore, RefreshError, Rotation, TokenStore, token_store_path};
-pub use users::{FileUserStore, User, UserStore};
+pub use file::{FileTokenStore, FileUserStore, token_store_path};
+pub use tokens::{RefreshError, Rotation, TokenStore};
+pub use users::{User, UserStore};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -133,8 +134,8 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::jwt::claims::Claims;
     use crate::jwt::verifier::RevocationCheck;
-    use tokens::FileTokenStore;
-    use users::FileUserStore;
+    use file::FileTokenStore;
+    use file::FileUserStore;
 
     #[tokio::test]
     async fn a_password_role_or_removal_change_ends_the_users_tokens() {
