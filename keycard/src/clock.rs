@@ -2,6 +2,14 @@
 //!
 //! Every time-dependent decision (token `exp`, `nbf`, `iat`) asks a [`Clock`] instead
 //! of calling `SystemTime::now` directly, so tests can set the time.
+//!
+//! ```
+//! use keycard::clock::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::new(1_800_000_000);
+//! clock.advance(60);
+//! assert_eq!(clock.now(), 1_800_000_060);
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,5 +1,23 @@
 //! The JWT core — no HTTP, no storage: keys and their algorithms, the HS256 secret, the
 //! claims, issuing and verifying tokens, and a remote issuer's JWKS.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use keycard::clock::ManualClock;
+//! use keycard::jwt::{Issuer, Secret, SigningKey, TokenError, Verifier};
+//!
+//! let key = SigningKey::hs256(&Secret::random())?;
+//! let clock = Arc::new(ManualClock::new(1_800_000_000));
+//! let token = Issuer::new(key.clone())
+//!     .with_clock(clock.clone())
+//!     .issue("alice", "admin")?
+//!     .token;
+//! let verifier = Verifier::new(key).with_clock(clock.clone());
+//! assert_eq!(verifier.verify(&token)?.role(), Some("admin"));
+//! clock.advance(8 * 86_400); // past the 7-day lifetime
+//! assert_eq!(verifier.verify(&token).unwrap_err(), TokenError::Expired);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #[cfg(test)]
 #[cfg(feature = "server")]

@@ -1,6 +1,33 @@
 //! Logging in: the `POST /token` and `/revoke` endpoint over a user store, its body
 //! parsing and content negotiation, login rate limits, the client's address, and password
 //! hashing.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! use keycard::{FileUserStore, Hasher, PasswordPolicy, Secret, SigningKey, TokenService, UserStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let users = Arc::new(FileUserStore::open(dir.path().join("users.json"))?);
+//! let policy = PasswordPolicy::OWASP;
+//! users.add("alice", "admin", policy.hash("correct horse battery")?).await?;
+//!
+//! let service = TokenService::builder(SigningKey::hs256(&Secret::random())?).build()?;
+//! let login = service.endpoint(users, Hasher::new(policy)).into_router();
+//! let res = login
+//!     .oneshot(
+//!         Request::post("/token")
+//!             .header("content-type", "application/json")
+//!             .body(Body::from(r#"{"username":"alice","password":"correct horse battery"}"#))?,
+//!     )
+//!     .await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! # Ok(()) }
+//! ```
 
 pub(crate) mod body;
 pub(crate) mod client_addr;

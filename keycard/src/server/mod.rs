@@ -1,5 +1,20 @@
 //! The standalone server: the HTTP/1.1 serve loop and the `keycard serve` application,
 //! gateway mode, the forward-auth endpoint, and the JSON error bodies.
+//!
+//! ```
+//! use keycard::server::App;
+//! use keycard::{Secret, ServerLimits, SigningKey, Verifier, serve};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A verify-only node: /me, /healthz, /auth/verify; every other path needs a token.
+//! let verifier = Verifier::new(SigningKey::hs256(&Secret::random())?);
+//! let app = App::verify_only(verifier).public("/docs*")?.into_router();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! // Stops at once here; a real server waits for a signal.
+//! serve(listener, app, ServerLimits::DEFAULT, async {}).await?;
+//! # Ok(()) }
+//! ```
 
 #[cfg(feature = "server")]
 pub(crate) mod app;
