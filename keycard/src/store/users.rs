@@ -22,6 +22,36 @@ pub struct User {
 }
 
 impl User {
+    /// A user record, for a store of your own: `name` and `role` must pass
+    /// [`check_username`] and [`check_role`]; `password_hash` is a PHC string (Argon2id,
+    /// or bcrypt from an Express-era file), as `PasswordPolicy::hash` makes.
+    ///
+    /// ```
+    /// use keycard::store::User;
+    ///
+    /// let user = User::new("alice", "admin", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")?
+    ///     .with_created("2026-12-01T12:00:00Z");
+    /// assert_eq!((user.name(), user.role()), ("alice", "admin"));
+    /// assert!(User::new("not a name", "admin", "").is_err());
+    /// # Ok::<(), keycard::Error>(())
+    /// ```
+    pub fn new(name: &str, role: &str, password_hash: impl Into<String>) -> Result<Self, Error> {
+        check_username(name)?;
+        check_role(role)?;
+        Ok(Self {
+            name: name.to_owned(),
+            role: role.to_owned(),
+            password_hash: password_hash.into(),
+            created: None,
+        })
+    }
+
+    /// Records when the user was created (RFC 3339, UTC).
+    pub fn with_created(mut self, created: impl Into<String>) -> Self {
+        self.created = Some(created.into());
+        self
+    }
+
     /// The username.
     pub fn name(&self) -> &str {
         &self.name

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::store::file::durable::{self, Change, Tracker};
-use crate::store::users::{User, UserStore, check_role, check_username, cost_kind};
+use crate::store::users::{User, UserStore, check_role, cost_kind};
 use crate::store::{StoreFuture, on_blocking_pool};
 
 /// The whole users file, for a locked read-modify-write ([`FileUserStore::update`]).
@@ -162,8 +162,7 @@ impl Users {
         password_hash: String,
         clock: &dyn Clock,
     ) -> Result<(), Error> {
-        check_username(name)?;
-        check_role(role)?;
+        let user = User::new(name, role, password_hash)?;
         if self.get(name).is_some() {
             return Err(Error::new(
                 ErrorKind::UserExists,
@@ -171,14 +170,8 @@ impl Users {
             ));
         }
         let created =
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(clock.now()))
-                .to_string();
-        self.users.push(User {
-            name: name.to_owned(),
-            role: role.to_owned(),
-            password_hash,
-            created: Some(created),
-        });
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(clock.now()));
+        self.users.push(user.with_created(created.to_string()));
         Ok(())
     }
 
