@@ -3,6 +3,9 @@
 //! default implementations are durable JSON files ([`file`](mod@file)).
 
 pub mod file;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod revocations;
 pub(crate) mod tokens;
 pub mod users;
 
@@ -12,7 +15,7 @@ use crate::error::{Error, ErrorKind};
 
 pub use file::{FileTokenStore, FileUserStore, token_store_path};
 pub use tokens::{RefreshError, Rotation, TokenStore};
-pub use users::{User, UserStore};
+pub use users::{Put, User, UserStore};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -129,51 +132,29 @@ impl Accounts {
 }
 
 #[cfg(test)]
+pub(crate) mod conformance;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::jwt::claims::Claims;
-    use crate::jwt::verifier::RevocationCheck;
-    use file::FileTokenStore;
-    use file::FileUserStore;
 
-    #[tokio::test]
-    async fn a_password_role_or_removal_change_ends_the_users_tokens() {
+    fn file_stores() -> (tempfile::TempDir, Arc<ManualClock>, Arc<FileUserStore>, Arc<FileTokenStore>) {
         let dir = tempfile::tempdir().unwrap();
-        let users = Arc::new(FileUserStore::open(dir.path().join("users.json")).unwrap());
         let clock = Arc::new(ManualClock::new(1_000));
+        let users = Arc::new(FileUserStore::open(dir.path().join("users.json")).unwrap());
         let tokens = Arc::new(
             FileTokenStore::open(dir.path().join("users.tokens.json"), clock.clone()).unwrap(),
         );
-        let accounts = Accounts::new(users.clone(), tokens.clone());
-        let token = |sub: &str| -> Claims {
-            serde_json::from_value(serde_json::json!({"sub": sub, "iat": 990})).unwrap()
-        };
-        for name in ["a", "b", "c", "d"] {
-            accounts.add(name, "user", "$2b$04$x".into()).await.unwrap();
-        }
-        assert_eq!(accounts.list().await.unwrap().len(), 4);
-        assert!(!tokens.is_revoked(&token("a")));
-        accounts.set_password("a", "$2b$04$y".into()).await.unwrap();
-        accounts.set_role("b", "admin").await.unwrap();
-        accounts.remove("c").await.unwrap();
-        accounts.revoke_all("d").await.unwrap();
-        for name in ["a", "b", "c", "d"] {
-            assert!(tokens.is_revoked(&token(name)), "{name}");
-        }
-        assert_eq!(users.find("b").await.unwrap().unwrap().role(), "admin");
-        assert!(users.find("c").await.unwrap().is_none());
-        assert_eq!(
-            accounts.revoke_all("nobody").await.unwrap_err().kind(),
-            ErrorKind::NoSuchUser
-        );
-        assert_eq!(
-            accounts
-                .add("a", "user", "h".into())
-                .await
-                .unwrap_err()
-                .kind(),
-            ErrorKind::UserExists
-        );
+        (dir, clock, users, tokens)
+    }
+
+    #[tokio::test]
+    async fn the_file_store_conforms() {
+        let (_dir, clock, users, tokens) = file_stores();
+        conformance::users(users).await;
+        conformance::tokens(tokens, clock).await;
+        let (_dir, _clock, users, tokens) = file_stores();
+        conformance::accounts(Accounts::new(users, tokens)).await;
     }
 }

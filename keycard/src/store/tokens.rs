@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::StoreFuture;
+use crate::store::revocations::Listed;
 
 /// Why a refresh token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +43,11 @@ pub trait TokenStore: RevocationCheck {
 
     /// The cut-off of `user` known now: tokens issued before it are revoked.
     fn cutoff(&self, user: &str) -> Option<u64>;
+
+    /// The revocations in force now, from memory: every live revoked token and session,
+    /// and the cut-offs from `cutoffs_since` on (older ones cover only expired tokens).
+    /// The issuer publishes them to verify-only nodes.
+    fn listed(&self, cutoffs_since: u64) -> Listed;
 
     /// Revokes the token `jti` until `until` (its `exp` plus the leeway).
     fn revoke_token<'a>(&'a self, jti: &'a str, until: u64) -> StoreFuture<'a, ()>;

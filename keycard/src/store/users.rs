@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::duration::Rate;
 use crate::error::{Error, ErrorKind};
 use crate::store::StoreFuture;
 
@@ -146,6 +147,33 @@ pub trait UserStore: Send + Sync + 'static {
         read_only()
     }
 
+    /// Adds `user` as it is (hash and creation time kept), or replaces the record of that
+    /// name if it differs; says which (`keycard users import`).
+    fn put(&self, user: User) -> StoreFuture<'_, Put> {
+        let _ = user;
+        read_only()
+    }
+
+    /// Takes one attempt from `name`'s failed-login bucket shared by every node on this
+    /// store, at `rate`: `Ok(None)` if the store shares none (the endpoint's own
+    /// in-memory bucket is then the limit), else `Ok(Some(Ok(())))`, or the whole seconds
+    /// until an attempt is available.
+    fn take_login_attempt<'a>(
+        &'a self,
+        name: &'a str,
+        rate: Rate,
+    ) -> StoreFuture<'a, Option<Result<(), u64>>> {
+        let _ = (name, rate);
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Gives back an attempt taken by [`take_login_attempt`](Self::take_login_attempt)
+    /// (the login succeeded).
+    fn refund_login_attempt<'a>(&'a self, name: &'a str, rate: Rate) -> StoreFuture<'a, ()> {
+        let _ = (name, rate);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// The distinct cost kinds of the stored password hashes ([`cost_kind`]: `$2b$12`,
     /// an Argon2 cost), so that every login can take as long as the slowest kind and none
     /// tells whose hash is cheaper. Defaults to none: a store that does not say leaves
@@ -153,6 +181,17 @@ pub trait UserStore: Send + Sync + 'static {
     fn hash_kinds(&self) -> Arc<[String]> {
         Arc::from(Vec::new())
     }
+}
+
+/// What [`UserStore::put`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Put {
+    /// The user was new.
+    Added,
+    /// A different record of that name was replaced.
+    Replaced,
+    /// The same record was there already.
+    Unchanged,
 }
 
 fn read_only<T: Send + 'static>() -> StoreFuture<'static, T> {
@@ -249,6 +288,19 @@ impl<T: UserStore + ?Sized> UserStore for Arc<T> {
     }
     fn list(&self) -> StoreFuture<'_, Vec<User>> {
         (**self).list()
+    }
+    fn put(&self, user: User) -> StoreFuture<'_, Put> {
+        (**self).put(user)
+    }
+    fn take_login_attempt<'a>(
+        &'a self,
+        name: &'a str,
+        rate: Rate,
+    ) -> StoreFuture<'a, Option<Result<(), u64>>> {
+        (**self).take_login_attempt(name, rate)
+    }
+    fn refund_login_attempt<'a>(&'a self, name: &'a str, rate: Rate) -> StoreFuture<'a, ()> {
+        (**self).refund_login_attempt(name, rate)
     }
     fn hash_kinds(&self) -> Arc<[String]> {
         (**self).hash_kinds()

@@ -23,9 +23,9 @@
 //! writes change together, and splitting them would only put each write away from the
 //! state it keeps consistent. The trait it implements is `store/tokens.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -38,6 +38,7 @@ use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::file::durable::{self, Change, Tracker};
+use crate::store::revocations::{Listed, Revocations};
 use crate::store::tokens::{RefreshError, Rotation, TokenStore};
 use crate::store::{StoreFuture, on_blocking_pool};
 
@@ -104,6 +105,15 @@ impl TokenFile {
         self.refresh_tokens.retain(|_, r| r.expires >= now);
     }
 
+    /// Its revocations, as the in-memory set merges them.
+    fn listed(self) -> Listed {
+        Listed {
+            tokens: self.revoked_tokens,
+            sessions: self.revoked_sessions,
+            cutoffs: self.user_cutoffs,
+        }
+    }
+
     fn to_json(&self) -> Result<Vec<u8>, Error> {
         let mut out = serde_json::to_vec_pretty(self).map_err(|e| {
             Error::new(
@@ -114,14 +124,6 @@ impl TokenFile {
         out.push(b'\n');
         Ok(out)
     }
-}
-
-/// What the verifier consults: the live entries, in hash maps.
-#[derive(Default)]
-struct Snapshot {
-    tokens: HashMap<String, u64>,
-    sessions: HashMap<String, u64>,
-    cutoffs: HashMap<String, u64>,
 }
 
 /// Runs a blocking file operation of `store` on the blocking pool.
@@ -140,6 +142,12 @@ impl TokenStore for FileTokenStore {
 
     fn cutoff(&self, user: &str) -> Option<u64> {
         FileTokenStore::cutoff(self, user)
+    }
+
+    fn listed(&self, cutoffs_since: u64) -> Listed {
+        self.inner
+            .revocations
+            .list(self.inner.clock.now(), cutoffs_since)
     }
 
     fn revoke_token<'a>(&'a self, jti: &'a str, until: u64) -> StoreFuture<'a, ()> {
@@ -204,7 +212,7 @@ pub struct FileTokenStore {
 struct Inner {
     path: PathBuf,
     clock: Arc<dyn Clock>,
-    snapshot: RwLock<Arc<Snapshot>>,
+    revocations: Revocations,
     seen: Tracker,
     /// Whether a file was ever read: one that vanishes after is an error to report.
     loaded: std::sync::atomic::AtomicBool,
@@ -229,7 +237,7 @@ impl FileTokenStore {
             inner: Arc::new(Inner {
                 path: path.into(),
                 clock,
-                snapshot: RwLock::new(Arc::new(Snapshot::default())),
+                revocations: Revocations::default(),
                 seen: Tracker::new(),
                 loaded: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -243,14 +251,9 @@ impl FileTokenStore {
         &self.inner.path
     }
 
-    fn current(&self) -> Arc<Snapshot> {
-        crate::sync::read(&self.inner.snapshot).clone()
-    }
-
     /// How many revoked tokens and sessions are live in memory.
     pub fn revoked_count(&self) -> usize {
-        let s = self.current();
-        s.tokens.len() + s.sessions.len()
+        self.inner.revocations.revoked_count()
     }
 
     /// Re-reads the file if it changed; returns whether it did. On a malformed file the
@@ -270,34 +273,9 @@ impl FileTokenStore {
                 (file, false)
             }
         };
-        let now = self.inner.clock.now();
-        // Revocations only ever end by expiring, so what was revoked stays revoked
-        // whatever the file says now: a file deleted, or put back from an older copy,
-        // never brings a revoked token back to life.
-        let old = self.current();
-        let live = |m: BTreeMap<String, u64>, old: &HashMap<String, u64>| -> HashMap<String, u64> {
-            let mut merged: HashMap<String, u64> = old
-                .iter()
-                .filter(|(_, until)| **until >= now)
-                .map(|(k, v)| (k.clone(), *v))
-                .collect();
-            for (k, until) in m.into_iter().filter(|(_, until)| *until >= now) {
-                let entry = merged.entry(k).or_insert(until);
-                *entry = (*entry).max(until);
-            }
-            merged
-        };
-        let mut cutoffs = old.cutoffs.clone();
-        for (user, cutoff) in file.user_cutoffs {
-            let entry = cutoffs.entry(user).or_insert(cutoff);
-            *entry = (*entry).max(cutoff);
-        }
-        let fresh = Arc::new(Snapshot {
-            tokens: live(file.revoked_tokens, &old.tokens),
-            sessions: live(file.revoked_sessions, &old.sessions),
-            cutoffs,
-        });
-        *crate::sync::write(&self.inner.snapshot) = fresh;
+        // Merged, never replaced (store/revocations.rs): a file deleted, or put back from
+        // an older copy, never brings a revoked token back to life.
+        self.inner.revocations.merge(file.listed(), self.inner.clock.now());
         if missing {
             return Err(Error::new(
                 ErrorKind::Io,
@@ -317,7 +295,7 @@ impl FileTokenStore {
 
     /// The cut-off of `user`: tokens issued before it are revoked.
     pub fn cutoff(&self, user: &str) -> Option<u64> {
-        self.current().cutoffs.get(user).copied()
+        self.inner.revocations.cutoff(user)
     }
 
     /// A locked change of the file at `path`, pruned of expired entries.
@@ -497,26 +475,7 @@ impl FileTokenStore {
 
 impl RevocationCheck for FileTokenStore {
     fn is_revoked(&self, claims: &Claims) -> bool {
-        // Under the read lock, without cloning the snapshot's Arc: one shared atomic
-        // touched per token, not two. Writers only swap the Arc, so the lock is brief.
-        let guard = crate::sync::read(&self.inner.snapshot);
-        let s = &**guard;
-        if claims
-            .token_id()
-            .is_some_and(|jti| s.tokens.contains_key(jti))
-        {
-            return true;
-        }
-        if claims
-            .session_id()
-            .is_some_and(|sid| s.sessions.contains_key(sid))
-        {
-            return true;
-        }
-        match claims.subject().and_then(|u| s.cutoffs.get(u)) {
-            Some(cutoff) => claims.issued_at().is_none_or(|iat| iat < *cutoff),
-            None => false,
-        }
+        self.inner.revocations.is_revoked(claims)
     }
 }
 

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::store::file::durable::{self, Change, Tracker};
-use crate::store::users::{User, UserStore, check_role, cost_kind};
+use crate::store::users::{Put, User, UserStore, check_role, cost_kind};
 use crate::store::{StoreFuture, on_blocking_pool};
 
 /// The whole users file, for a locked read-modify-write ([`FileUserStore::update`]).
@@ -109,22 +109,12 @@ impl Users {
         Ok(Self { users })
     }
 
-    /// Parses raw file contents, as [`FileUserStore::read`] does (for fuzzing).
-    #[doc(hidden)]
+    /// Parses a users file's contents (this format or the Express original's array), as
+    /// [`FileUserStore::read`] does: for `keycard users import`, and fuzzing.
     pub fn parse_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| Error::new(ErrorKind::CorruptStore, "the users file is not UTF-8"))?;
         Self::parse(text, Path::new("users.json"))
-    }
-
-    fn to_json(&self) -> Result<Vec<u8>, Error> {
-        let mut out = serde_json::to_vec_pretty(&OnDisk {
-            version: 1,
-            users: self.users.clone(),
-        })
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialize users: {e}")))?;
-        out.push(b'\n');
-        Ok(out)
     }
 
     /// All users, in file order.
@@ -173,6 +163,44 @@ impl Users {
             humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(clock.now()));
         self.users.push(user.with_created(created.to_string()));
         Ok(())
+    }
+
+    /// Adds `user` as it is, or replaces the record of that name if it differs.
+    pub fn put(&mut self, user: User) -> Put {
+        match self.users.iter_mut().find(|u| u.name == user.name) {
+            None => {
+                self.users.push(user);
+                Put::Added
+            }
+            Some(same) if *same == user => Put::Unchanged,
+            Some(other) => {
+                *other = user;
+                Put::Replaced
+            }
+        }
+    }
+
+    /// Every user of `users`, as one file holds them (names must be distinct).
+    pub fn from_users(users: Vec<User>) -> Result<Self, Error> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = users.iter().find(|u| !seen.insert(u.name.as_str())) {
+            return Err(Error::new(
+                ErrorKind::CorruptStore,
+                format!("user {:?} appears twice", twice.name),
+            ));
+        }
+        Ok(Self { users })
+    }
+
+    /// The file's contents: pretty JSON in this format, with a final newline.
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
+        let mut out = serde_json::to_vec_pretty(&OnDisk {
+            version: 1,
+            users: self.users.clone(),
+        })
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialize users: {e}")))?;
+        out.push(b'\n');
+        Ok(out)
     }
 
     /// Replaces a user's password hash.
@@ -395,6 +423,10 @@ impl UserStore for FileUserStore {
                 .await?
                 .users)
         })
+    }
+
+    fn put(&self, user: User) -> StoreFuture<'_, Put> {
+        self.change(move |users| Ok(users.put(user)))
     }
 
     fn hash_kinds(&self) -> Arc<[String]> {
