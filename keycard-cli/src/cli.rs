@@ -46,6 +46,10 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// Whether `--database-url` was given as a flag (which must not hold a password).
+    #[arg(skip)]
+    pub database_url_is_a_flag: bool,
 }
 
 /// The options of every subcommand: the users file and the Argon2id cost of new
@@ -58,6 +62,21 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "KEYCARD_USERS", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<PathBuf>,
+
+    /// PostgreSQL for the users and tokens instead of the users file, for several issuers: postgres://USER@HOST[:PORT]/DB (the password from this variable, PGPASSWORD or --database-password-file; never in the flag)
+    #[arg(long, global = true, env = "KEYCARD_DATABASE_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+
+    /// A file holding the database password (its first line)
+    #[arg(
+        long,
+        global = true,
+        env = "KEYCARD_DATABASE_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_password_file: Option<PathBuf>,
 
     /// Argon2id memory per hash, in KiB
     #[arg(long, global = true, env = "KEYCARD_ARGON2_MEMORY", value_name = "KIB")]
@@ -104,6 +123,17 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Manage the PostgreSQL database (--database-url)
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Apply the schema migrations this keycard carries (serve and users do it at start too)
+    Migrate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -362,6 +392,15 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print every user, password hashes included, as a users file (JSON) on standard output
+    Export,
+    /// Add the users of a users file (or of the Express original's array) to the store,
+    /// hashes as they are; a user already there with another record is replaced and their
+    /// tokens end. Running it twice changes nothing the second time
+    Import {
+        /// The file to read, or - for standard input
+        file: PathBuf,
+    },
 }
 
 /// Parses the command line, with each option's default written into its help.
@@ -369,7 +408,11 @@ pub fn parse() -> Cli {
     let command = Cli::command()
         .mut_args(with_default)
         .mut_subcommand("serve", |serve| serve.mut_args(with_default));
-    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+    let matches = command.get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.database_url_is_a_flag =
+        matches.value_source("database_url") == Some(clap::parser::ValueSource::CommandLine);
+    cli
 }
 
 fn with_default(arg: Arg) -> Arg {

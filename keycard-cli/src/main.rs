@@ -8,6 +8,7 @@ mod config_file;
 mod demo;
 mod keys_cmd;
 mod serve;
+mod stores;
 mod users_cmd;
 
 use std::io::IsTerminal;
@@ -69,44 +70,58 @@ pub fn print_line(text: &str) -> anyhow::Result<()> {
 fn run(cli: Cli) -> Result<(), Failure> {
     let file = FileConfig::load(cli.config.as_deref()).map_err(Failure::Config)?;
     let global = file.global(&cli.global).map_err(Failure::Config)?;
-    let users = config::users_path(&global);
+    let location =
+        stores::Location::of(&global, cli.database_url_is_a_flag).map_err(Failure::Config)?;
     match cli.command {
         Command::Serve(ref args) => {
             let args = file.serve(args).map_err(Failure::Config)?;
             let mut config =
                 ServeConfig::resolve(&global, &args, &file).map_err(Failure::Config)?;
             init_logging();
-            let demo = if args.demo {
-                Some(demo::Demo::prepare(&mut config).map_err(Failure::Runtime)?)
+            let (demo, location) = if args.demo {
+                let demo = demo::Demo::prepare(&mut config).map_err(Failure::Runtime)?;
+                (Some(demo), stores::Location::File(config.users.clone()))
             } else {
-                None
+                (None, location)
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| Failure::Runtime(e.into()))?;
-            runtime.block_on(serve::run(config, demo.as_ref()))
+            runtime.block_on(serve::run(config, location, demo.as_ref()))
         }
         Command::Keys { command } => keys_cmd::run(command).map_err(Failure::Runtime),
         Command::Tokens {
             command: cli::TokensCommand::Revoke { jti, until },
-        } => {
-            let store = keycard::store::token_store_path(&users);
-            keycard::FileTokenStore::revoke_token_at(
-                &store,
-                &jti,
-                until,
-                &keycard::clock::SystemClock,
-            )
-            .map_err(|e| Failure::Runtime(e.into()))?;
+        } => current_thread(async {
+            let stores = stores::Stores::open(&location)
+                .await
+                .map_err(Failure::Config)?;
+            stores
+                .tokens
+                .revoke_token(&jti, until)
+                .await
+                .map_err(|e| Failure::Runtime(e.into()))?;
             eprintln!("token {jti} revoked until {until}");
             Ok(())
-        }
+        }),
+        Command::Db {
+            command: cli::DbCommand::Migrate,
+        } => current_thread(async { stores::migrate(&location).await.map_err(Failure::Config) }),
         Command::Users { command } => {
             let policy = config::password_policy(&global).map_err(Failure::Config)?;
-            users_cmd::run(command, &users, policy).map_err(Failure::Runtime)
+            users_cmd::run(command, &location, policy)
         }
     }
+}
+
+/// Runs `work` on a runtime of one thread (the short commands).
+fn current_thread(work: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?
+        .block_on(work)
 }
 
 fn init_logging() {

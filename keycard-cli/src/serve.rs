@@ -1,22 +1,21 @@
 //! `keycard serve`: build the library's pieces from the config and run them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use keycard::clock::SystemClock;
 use keycard::server::App;
-use keycard::store::token_store_path;
-use keycard::{FileTokenStore, FileUserStore, Hasher, RemoteJwks, TokenService, Verifier};
+use keycard::{Hasher, RemoteJwks, TokenService, Verifier};
 
 use crate::Failure;
 use crate::config::{Mode, ServeConfig};
 use crate::demo::Demo;
+use crate::stores::{Location, Stores};
 
-/// How often the users file is checked for changes (SPEC: within 2 seconds).
-const USERS_POLL: Duration = Duration::from_secs(1);
-
-pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure> {
+pub async fn run(
+    config: ServeConfig,
+    location: Location,
+    demo: Option<&Demo>,
+) -> Result<(), Failure> {
     let config_err = |e: keycard::Error| Failure::Config(e.into());
     let limits = config.limits;
     let claims_checks = |mut verifier: Verifier| {
@@ -34,16 +33,8 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
     let mut background = Vec::new();
     let (app, banner) = match &config.mode {
         Mode::Issuer { key, retired } => {
-            let users = Arc::new(
-                FileUserStore::open(&config.users)
-                    .context("cannot load the users file")
-                    .map_err(Failure::Config)?,
-            );
-            let tokens = Arc::new(
-                FileTokenStore::open(token_store_path(&config.users), Arc::new(SystemClock))
-                    .context("cannot load the token store")
-                    .map_err(Failure::Config)?,
-            );
+            let mut stores = Stores::open(&location).await.map_err(Failure::Config)?;
+            let (users, tokens) = (stores.users.clone(), stores.tokens.clone());
             // One place sets iss, aud, the lifetimes and the token store for the issuer,
             // the verifier and /revoke alike.
             let mut service = TokenService::builder(key.clone())
@@ -72,8 +63,7 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
                 .with_user_rate(config.rate_limit_user)
                 .with_ip_rate(config.rate_limit_ip)
                 .with_trusted_proxies(config.proxies.clone());
-            background.push(users.watch(USERS_POLL));
-            background.push(tokens.watch(USERS_POLL));
+            background.extend(stores.watch());
             let retired = if retired.is_empty() {
                 String::new()
             } else {
@@ -83,8 +73,8 @@ pub async fn run(config: ServeConfig, demo: Option<&Demo>) -> Result<(), Failure
                 "algorithm {}, key id {}{retired}, users {}: {} users",
                 key.algorithm_name(),
                 key.key_id().unwrap_or("-"),
-                config.users.display(),
-                users.len()
+                stores.shown,
+                stores.count
             );
             (App::issuer(endpoint, verifier), banner)
         }

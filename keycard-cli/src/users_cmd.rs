@@ -1,46 +1,47 @@
 //! `keycard users …`: manage the user database.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use keycard::clock::SystemClock;
+use keycard::PasswordPolicy;
 use keycard::login::password::check_password;
-use keycard::store::Accounts;
-use keycard::store::token_store_path;
+use keycard::store::file::Users;
 use keycard::store::users::{check_role, check_username};
-use keycard::{FileTokenStore, FileUserStore, PasswordPolicy};
+use keycard::store::{Accounts, Put};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::Failure;
 use crate::cli::UsersCommand;
+use crate::stores::{Location, Stores};
 
-pub fn run(command: UsersCommand, path: &Path, policy: PasswordPolicy) -> anyhow::Result<()> {
+pub fn run(
+    command: UsersCommand,
+    location: &Location,
+    policy: PasswordPolicy,
+) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the runtime")?;
-    runtime.block_on(run_async(command, path, policy))
-}
-
-/// The user store and token store beside `path`, through [`Accounts`], which ends a
-/// user's tokens on every password, role or removal change.
-fn accounts(path: &Path) -> anyhow::Result<Accounts> {
-    let users = Arc::new(FileUserStore::open(path)?);
-    let tokens = Arc::new(FileTokenStore::open(
-        token_store_path(path),
-        Arc::new(SystemClock),
-    )?);
-    Ok(Accounts::new(users, tokens))
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    runtime.block_on(async {
+        // A store that cannot be opened (a malformed file, a wrong database URL or
+        // password, a newer schema) is a configuration error: exit 2.
+        let stores = Stores::open(location).await.map_err(Failure::Config)?;
+        run_async(command, &stores, policy)
+            .await
+            .map_err(Failure::Runtime)
+    })
 }
 
 async fn run_async(
     command: UsersCommand,
-    path: &Path,
+    stores: &Stores,
     policy: PasswordPolicy,
 ) -> anyhow::Result<()> {
-    let accounts = accounts(path)?;
+    let accounts = stores.accounts();
+    let at = &stores.shown;
     match command {
         UsersCommand::Add {
             name,
@@ -56,14 +57,14 @@ async fn run_async(
             let password = read_password(password_stdin)?;
             let hash = policy.hash(&password)?;
             accounts.add(&name, &role, hash).await?;
-            eprintln!("added user {name} with role {role} to {}", path.display());
+            eprintln!("added user {name} with role {role} to {at}");
         }
         UsersCommand::Passwd {
             name,
             password_stdin,
         } => {
             if accounts.find(&name).await?.is_none() {
-                bail!("no user named {name:?} in {}", path.display());
+                bail!("no user named {name:?} in {at}");
             }
             let password = read_password(password_stdin)?;
             let hash = policy.hash(&password)?;
@@ -80,13 +81,56 @@ async fn run_async(
         }
         UsersCommand::RevokeAll { name } => {
             if accounts.find(&name).await?.is_none() {
-                bail!("no user named {name:?} in {}", path.display());
+                bail!("no user named {name:?} in {at}");
             }
             accounts.revoke_all(&name).await?;
             eprintln!("every token issued to {name} so far is revoked");
         }
         UsersCommand::List { json } => list(&accounts, json).await?,
+        UsersCommand::Export => {
+            let users = Users::from_users(accounts.list().await?)?;
+            let json = String::from_utf8(users.to_json()?)?;
+            crate::print_line(json.trim_end())?;
+        }
+        UsersCommand::Import { file } => import(&accounts, &file, at).await?,
     }
+    Ok(())
+}
+
+/// `keycard users import FILE`: every user put as it is; a replaced one's tokens end.
+async fn import(accounts: &Accounts, file: &Path, at: &str) -> anyhow::Result<()> {
+    let bytes = if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+        bytes
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    // All of it checked before anything is written.
+    let users = Users::parse_bytes(&bytes).with_context(|| format!("{}", file.display()))?;
+    for u in users.iter() {
+        check_username(u.name())?;
+        check_role(u.role())?;
+    }
+    let (mut added, mut replaced, mut unchanged) = (0, 0, 0);
+    for user in users.iter() {
+        match accounts.import(user.clone()).await? {
+            Put::Added => added += 1,
+            Put::Replaced => replaced += 1,
+            Put::Unchanged => unchanged += 1,
+        }
+    }
+    let ended = if replaced > 0 {
+        " (their earlier tokens no longer work)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "imported {} users into {at}: {added} added, {replaced} replaced{ended}, {unchanged} unchanged",
+        users.len()
+    );
     Ok(())
 }
 

@@ -222,12 +222,16 @@ impl<U: UserStore> TokenEndpoint<U> {
         let sessions = self.sessions.as_ref();
         // A `users revoke-all` (or passwd, set-role, remove) that returned before this
         // login must be seen by it, or its token would be born revoked.
-        if let Some(s) = sessions
-            && let Err(e) = s.store.catch_up().await
-        {
-            tracing::error!(error = %e, "token store not reloaded; keeping the last known state");
-        }
-        let cutoff = sessions.and_then(|s| s.store.cutoff(user));
+        let cutoff = match sessions {
+            None => None,
+            Some(s) => match s.store.current_cutoff(user).await {
+                Ok(cutoff) => cutoff,
+                Err(e) => {
+                    tracing::error!(error = %e, "token store not reloaded; keeping the last known state");
+                    s.store.cutoff(user)
+                }
+            },
+        };
         let issued = match self.issuer.issue_after(user, role, sid, cutoff) {
             Ok(t) => t,
             Err(e) => {

@@ -25,11 +25,36 @@ impl<U: UserStore> TokenEndpoint<U> {
         if let Err(retry) = self.per_user.acquire(&name_key) {
             return slow_down(retry);
         }
+        // Then the bucket every node on the store shares, if it keeps one: the limit
+        // holds however the attempts are spread over a fleet.
+        let shared = self.per_user.rate();
+        if let Some(rate) = shared {
+            match self.users.take_login_attempt(&username, rate).await {
+                Ok(None | Some(Ok(()))) => {}
+                Ok(Some(Err(retry))) => {
+                    self.per_user.refund(&name_key);
+                    return slow_down(retry);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "user store unavailable");
+                    self.per_user.refund(&name_key);
+                    return unavailable(1, "the user store is unavailable");
+                }
+            }
+        }
+        let refund = async || {
+            self.per_user.refund(&name_key);
+            if let Some(rate) = shared
+                && let Err(e) = self.users.refund_login_attempt(&username, rate).await
+            {
+                tracing::warn!(error = %e, "login attempt not refunded");
+            }
+        };
         let user = match self.users.find(&username).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(error = %e, "user store lookup failed");
-                self.per_user.refund(&name_key);
+                refund().await;
                 return unavailable(1, "the user store is unavailable");
             }
         };
@@ -40,13 +65,13 @@ impl<U: UserStore> TokenEndpoint<U> {
             .await
             .is_err()
         {
-            self.per_user.refund(&name_key);
+            refund().await;
             return unavailable(1, "too many logins in progress; retry shortly");
         }
         let verdict = match self.hasher.verify(password.clone(), stored.clone()).await {
             Ok(v) => v,
             Err(_busy) => {
-                self.per_user.refund(&name_key);
+                refund().await;
                 return unavailable(1, "too many logins in progress; retry shortly");
             }
         };
@@ -68,7 +93,7 @@ impl<U: UserStore> TokenEndpoint<U> {
                 return unavailable(1, "the user store is unavailable");
             }
         };
-        self.per_user.refund(&name_key);
+        refund().await;
         if verdict.needs_rehash
             && let Some(old) = stored
         {

@@ -118,6 +118,18 @@ impl Accounts {
         self.tokens.revoke_user(name).await.map(|_| ())
     }
 
+    /// Adds `user` as it is (hash and creation time kept), or replaces a different record
+    /// of that name and ends that user's earlier tokens; says which. Importing the same
+    /// users twice changes nothing the second time.
+    pub async fn import(&self, user: User) -> Result<Put, Error> {
+        let name = user.name().to_owned();
+        let put = self.users.put(user).await?;
+        if put == Put::Replaced {
+            self.tokens.revoke_user(&name).await?;
+        }
+        Ok(put)
+    }
+
     /// Ends every token issued to `name` up to now ("log out everywhere"); returns the
     /// cut-off.
     pub async fn revoke_all(&self, name: &str) -> Result<u64, Error> {

@@ -44,6 +44,16 @@ pub trait TokenStore: RevocationCheck {
     /// The cut-off of `user` known now: tokens issued before it are revoked.
     fn cutoff(&self, user: &str) -> Option<u64>;
 
+    /// The cut-off of `user` as the store holds it now, which a login must see (a
+    /// `revoke-all` that returned, on any node, before it). Defaults to
+    /// [`catch_up`](Self::catch_up), then [`cutoff`](Self::cutoff).
+    fn current_cutoff<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            self.catch_up().await?;
+            Ok(self.cutoff(user))
+        })
+    }
+
     /// The revocations in force now, from memory: every live revoked token and session,
     /// and the cut-offs from `cutoffs_since` on (older ones cover only expired tokens).
     /// The issuer publishes them to verify-only nodes.

@@ -211,6 +211,13 @@ impl Database {
     }
 }
 
+/// Whether the database URL `url` holds a password (`postgres://user:secret@…`, or
+/// `password=…`): the command line must not, since any user can read it in `ps`. A
+/// malformed URL holds none (and is refused by [`Database::connect`]).
+pub fn password_in(url: &str) -> bool {
+    tokio_postgres::Config::from_str(url).is_ok_and(|c| c.get_password().is_some())
+}
+
 /// `user@host:port/db`, from the parsed settings.
 fn shown(config: &tokio_postgres::Config) -> String {
     let host = config

@@ -212,3 +212,13 @@ async fn the_failed_login_limit_is_shared_by_every_node() {
     }
     assert_eq!(granted, 4);
 }
+
+#[test]
+fn a_password_in_the_url_is_seen() {
+    assert!(password_in("postgres://keycard:s3cret@db/keycard"));
+    assert!(password_in("host=db user=keycard password=s3cret"));
+    assert!(!password_in("postgres://keycard@db/keycard"));
+    assert!(!password_in("not a url at all://"));
+    let db = format!("{:?}", tokio_postgres::Config::from_str("postgres://k:s3cret@db/k").map(|c| shown(&c)));
+    assert!(!db.contains("s3cret"), "{db}");
+}

@@ -268,6 +268,28 @@ impl TokenStore for PgTokenStore {
         self.inner.revocations.cutoff(user)
     }
 
+    /// One indexed read, not a reload: every login asks.
+    fn current_cutoff<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            let client = self.inner.db.client().await?;
+            let statement = client
+                .prepare_cached("SELECT cutoff FROM keycard.user_cutoffs WHERE name = $1")
+                .await
+                .map_err(fail("cannot read the user's cut-off"))?;
+            let row = client
+                .query_opt(&statement, &[&user])
+                .await
+                .map_err(fail("cannot read the user's cut-off"))?;
+            let Some(cutoff) = row.map(|r| unsecs(r.get(0))) else {
+                return Ok(self.cutoff(user));
+            };
+            let mut listed = Listed::default();
+            listed.cutoffs.insert(user.to_owned(), cutoff);
+            self.apply(listed);
+            Ok(self.cutoff(user))
+        })
+    }
+
     fn listed(&self, cutoffs_since: u64) -> Listed {
         self.inner.revocations.list(self.now(), cutoffs_since)
     }
