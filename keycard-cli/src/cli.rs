@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use keycard::duration::format_duration;
-use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL};
+use keycard::jwt::revocation_feed::FEED_PATH;
+use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL, RevocationFeed};
 use keycard::login::{default_ip_rate, default_user_rate};
 use keycard::server::{ForwardAuthHeaders, IdentityHeaders};
 use keycard::{Gateway, PasswordPolicy, RemoteJwks, ServerLimits};
@@ -206,6 +207,21 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYCARD_JWKS_REFETCH_INTERVAL", value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_refetch_interval: Option<String>,
+
+    /// Where a verify-only node reads the issuer's signed revocations, or off (revoked tokens then work on this node until they expire)
+    #[arg(long, env = "KEYCARD_REVOCATION_FEED", value_name = "URL|off")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_feed: Option<String>,
+
+    /// How often a verify-only node polls the revocation feed
+    #[arg(long, env = "KEYCARD_REVOCATION_REFRESH", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_refresh: Option<String>,
+
+    /// How old the newest revocation document may grow (the issuer unreachable) before a verify-only node refuses every token; 0 keeps accepting with the last list
+    #[arg(long, env = "KEYCARD_REVOCATION_MAX_STALE", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_max_stale: Option<String>,
 
     /// Also hand out refresh tokens valid this long (e.g. 30d) [default: off]
     #[arg(long, env = "KEYCARD_REFRESH_TTL", value_name = "DURATION")]
@@ -440,6 +456,9 @@ fn default_of(id: &str) -> Option<String> {
         "listen" => DEFAULT_LISTEN.to_owned(),
         "jwks_refresh" => format_duration(RemoteJwks::DEFAULT_REFRESH),
         "jwks_refetch_interval" => format_duration(RemoteJwks::DEFAULT_MIN_REFETCH),
+        "revocation_feed" => format!("{FEED_PATH} beside the JWKS"),
+        "revocation_refresh" => format_duration(RevocationFeed::DEFAULT_REFRESH),
+        "revocation_max_stale" => format_duration(RevocationFeed::DEFAULT_MAX_STALE),
         "upstream_timeout" => format_duration(Gateway::DEFAULT_TIMEOUT),
         "user_header" => IdentityHeaders::DEFAULT_USER.to_owned(),
         "role_header" => IdentityHeaders::DEFAULT_ROLE.to_owned(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keycard::duration::{Rate, parse_duration};
-use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL};
+use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL, RevocationFeed};
 use keycard::login::{Cidr, TrustedProxies, default_ip_rate, default_user_rate};
 use keycard::server::{ForwardAuthHeaders, IdentityHeaders};
 use keycard::{
@@ -53,6 +53,8 @@ pub enum Mode {
         jwks_url: String,
         refresh: Duration,
         refetch: Duration,
+        /// The revocation feed, unless turned off.
+        feed: Option<Feed>,
     },
 }
 
@@ -63,6 +65,15 @@ impl Mode {
             retired: Vec::new(),
         }
     }
+}
+
+/// Where and how a verify-only node follows its issuer's revocations.
+pub struct Feed {
+    /// `None`: beside the JWKS.
+    pub url: Option<String>,
+    pub refresh: Duration,
+    /// `None`: never stale.
+    pub max_stale: Option<Duration>,
 }
 
 /// Everything `keycard serve` needs, validated.
@@ -404,11 +415,43 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
             1,
         )?;
         // Checked now so that a bad URL is a configuration error.
-        RemoteJwks::new(url)?;
+        let jwks = std::sync::Arc::new(RemoteJwks::new(url)?);
+        let feed = match non_empty(args.revocation_feed.as_deref()) {
+            Some("off") => None,
+            given => {
+                let url = given.map(str::to_owned);
+                match &url {
+                    Some(u) => RevocationFeed::new(u, jwks).context("--revocation-feed")?,
+                    None => RevocationFeed::beside(jwks)?,
+                };
+                let refresh = duration_at_least(
+                    "revocation-refresh",
+                    args.revocation_refresh.as_deref(),
+                    RevocationFeed::DEFAULT_REFRESH,
+                    1,
+                )?;
+                let max_stale = duration(
+                    "revocation-max-stale",
+                    args.revocation_max_stale.as_deref(),
+                    RevocationFeed::DEFAULT_MAX_STALE,
+                )?;
+                if !max_stale.is_zero() && max_stale < refresh * 2 {
+                    bail!(
+                        "--revocation-max-stale must be 0 or at least twice --revocation-refresh"
+                    );
+                }
+                Some(Feed {
+                    url,
+                    refresh,
+                    max_stale: (!max_stale.is_zero()).then_some(max_stale),
+                })
+            }
+        };
         return Ok(Mode::VerifyOnly {
             jwks_url: url.to_owned(),
             refresh,
             refetch,
+            feed,
         });
     }
     let mut key = if let Some(s) = secret {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use keycard::jwt::RevocationFeed;
 use keycard::server::App;
 use keycard::{Hasher, RemoteJwks, TokenService, Verifier};
 
@@ -82,6 +83,7 @@ pub async fn run(
             jwks_url,
             refresh,
             refetch,
+            feed,
         } => {
             let jwks = Arc::new(
                 RemoteJwks::new(jwks_url)
@@ -96,9 +98,43 @@ pub async fn run(
                 }
             };
             background.push(jwks.spawn_refresher());
-            let verifier = claims_checks(Verifier::from_jwks(jwks));
-            let banner =
-                format!("verify-only, algorithm -, key id -, keys from {jwks_url}: {found}");
+            let mut verifier = claims_checks(Verifier::from_jwks(jwks.clone()));
+            let revocations = match feed {
+                None => {
+                    tracing::warn!(
+                        "--revocation-feed off: tokens revoked on the issuer keep working here until they expire"
+                    );
+                    "revocations off".to_owned()
+                }
+                Some(f) => {
+                    let mut feed = match &f.url {
+                        Some(url) => RevocationFeed::new(url, jwks.clone()),
+                        None => RevocationFeed::beside(jwks.clone()),
+                    }
+                    .map_err(config_err)?
+                    .with_refresh(f.refresh)
+                    .with_max_stale(f.max_stale)
+                    .with_leeway(config.leeway);
+                    if let Some(iss) = &config.issuer {
+                        feed = feed.with_issuer(iss.clone());
+                    }
+                    let feed = Arc::new(feed);
+                    let got = match feed.refresh().await {
+                        Ok(_) => "revocations from",
+                        Err(e) => {
+                            tracing::error!(error = %e, "revocation feed not reachable yet; tokens are refused until it is");
+                            "revocations (not yet) from"
+                        }
+                    };
+                    let shown = format!("{got} {}", feed.url());
+                    background.push(feed.spawn_poller());
+                    verifier = verifier.with_revocations(feed);
+                    shown
+                }
+            };
+            let banner = format!(
+                "verify-only, algorithm -, key id -, keys from {jwks_url}: {found}, {revocations}"
+            );
             (App::verify_only(verifier), banner)
         }
     };

@@ -33,7 +33,10 @@ impl Location {
     /// `url_is_a_flag`: the URL came from the command line, where a password would be
     /// readable by any user in `ps`, so it may hold none.
     pub fn of(global: &GlobalArgs, url_is_a_flag: bool) -> anyhow::Result<Self> {
-        let url = global.database_url.as_deref().filter(|u| !u.trim().is_empty());
+        let url = global
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty());
         let Some(url) = url else {
             if global.database_password_file.is_some() {
                 bail!("--database-password-file needs --database-url");
@@ -87,9 +90,8 @@ impl Stores {
     pub async fn open(location: &Location) -> anyhow::Result<Self> {
         match location {
             Location::File(path) => {
-                let users = Arc::new(
-                    FileUserStore::open(path).context("cannot load the users file")?,
-                );
+                let users =
+                    Arc::new(FileUserStore::open(path).context("cannot load the users file")?);
                 let tokens = Arc::new(
                     FileTokenStore::open(token_store_path(path), Arc::new(SystemClock))
                         .context("cannot load the token store")?,
@@ -132,7 +134,9 @@ impl Stores {
             }
             #[cfg(not(feature = "postgres"))]
             Location::Database { .. } => {
-                bail!("--database-url: this keycard was built without PostgreSQL (feature postgres)")
+                bail!(
+                    "--database-url: this keycard was built without PostgreSQL (feature postgres)"
+                )
             }
         }
     }
@@ -155,15 +159,22 @@ pub async fn migrate(location: &Location) -> anyhow::Result<()> {
     let Location::Database { url, password } = location else {
         bail!("keycard db migrate needs --database-url (or KEYCARD_DATABASE_URL)");
     };
-    let db = keycard::store::postgres::Database::connect(url, password.as_deref().map(String::as_str))
-        .await
-        .context("cannot open the database")?;
+    let db =
+        keycard::store::postgres::Database::connect(url, password.as_deref().map(String::as_str))
+            .await
+            .context("cannot open the database")?;
     let before = db.schema_version().await?;
     let after = db.migrate().await?;
     if before == after {
-        eprintln!("the schema of {} is up to date (version {after})", db.shown());
+        eprintln!(
+            "the schema of {} is up to date (version {after})",
+            db.shown()
+        );
     } else {
-        eprintln!("migrated the schema of {} from version {before} to {after}", db.shown());
+        eprintln!(
+            "migrated the schema of {} from version {before} to {after}",
+            db.shown()
+        );
     }
     Ok(())
 }

@@ -123,6 +123,11 @@ impl Issuer {
         self.inner.ttl
     }
 
+    /// The `iss` it stamps, if any.
+    pub fn issuer_name(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
     /// The signing key.
     pub fn key(&self) -> &SigningKey {
         &self.inner.key

@@ -32,23 +32,19 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
+use http::{StatusCode, Uri};
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::error::{Error, ErrorKind};
+use crate::jwt::fetch::Source;
 use crate::jwt::keys::VerifyingKey;
 
 /// The largest JWKS document read, in bytes.
 const MAX_JWKS_LEN: usize = 256 * 1024;
-/// How long one fetch may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A JWKS URL and the keys last fetched from it.
 pub struct RemoteJwks {
-    url: Uri,
-    authority: String,
+    source: Source,
     keys: RwLock<Arc<[VerifyingKey]>>,
     last_attempt: Mutex<Option<Instant>>,
     fetching: tokio::sync::Mutex<()>,
@@ -67,14 +63,10 @@ impl RemoteJwks {
 impl std::fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteJwks")
-            .field("url", &self.url)
+            .field("url", &self.source.url)
             .field("keys", &self.keys().len())
             .finish_non_exhaustive()
     }
-}
-
-fn config_error(why: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidConfig, why)
 }
 
 fn fetch_error(why: impl Into<String>) -> Error {
@@ -88,32 +80,8 @@ impl RemoteJwks {
     /// Defaults to a refresh every 5 minutes and at most one on-demand refetch per 10
     /// seconds.
     pub fn new(url: &str) -> Result<Self, Error> {
-        let parsed: Uri = url
-            .parse()
-            .map_err(|_| config_error(format!("invalid JWKS URL {url:?}")))?;
-        match parsed.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(config_error(format!(
-                    "JWKS URL {url}: this build fetches over http:// only; reach the issuer on a private address or through a local TLS proxy"
-                )));
-            }
-            _ => {
-                return Err(config_error(format!(
-                    "JWKS URL {url:?} must start with http://"
-                )));
-            }
-        }
-        let authority = parsed
-            .authority()
-            .ok_or_else(|| config_error(format!("JWKS URL {url:?} has no host")))?;
-        let authority = match authority.port_u16() {
-            Some(_) => authority.to_string(),
-            None => format!("{}:80", authority.host()),
-        };
         Ok(Self {
-            url: parsed,
-            authority,
+            source: Source::parse(url, "JWKS URL")?,
             keys: RwLock::new(Arc::from(Vec::new())),
             last_attempt: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
@@ -132,7 +100,11 @@ impl RemoteJwks {
 
     /// The URL.
     pub fn url(&self) -> &Uri {
-        &self.url
+        &self.source.url
+    }
+
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
     }
 
     /// The keys now in the cache.
@@ -156,7 +128,7 @@ impl RemoteJwks {
             Err(_) => true,
         };
         if due && let Err(e) = self.fetch_and_store().await {
-            tracing::warn!(url = %self.url, error = %e, "JWKS refetch failed; keeping the cached keys");
+            tracing::warn!(url = %self.url(), error = %e, "JWKS refetch failed; keeping the cached keys");
         }
         due
     }
@@ -165,66 +137,38 @@ impl RemoteJwks {
         if let Ok(mut t) = self.last_attempt.lock() {
             *t = Some(Instant::now());
         }
-        let body = tokio::time::timeout(FETCH_TIMEOUT, self.fetch())
-            .await
-            .map_err(|_| fetch_error(format!("{}: timed out", self.url)))??;
+        let body = self.fetch().await?;
         let set: JwkSet = serde_json::from_slice(&body)
-            .map_err(|e| fetch_error(format!("{}: not a JWK set: {e}", self.url)))?;
+            .map_err(|e| fetch_error(format!("{}: not a JWK set: {e}", self.url())))?;
         let mut keys = Vec::new();
         for jwk in &set.keys {
             match VerifyingKey::from_jwk(jwk) {
                 Ok(k) => keys.push(k),
                 Err(e) => {
-                    tracing::warn!(url = %self.url, kid = ?jwk.common.key_id, error = %e, "JWK skipped")
+                    tracing::warn!(url = %self.url(), kid = ?jwk.common.key_id, error = %e, "JWK skipped")
                 }
             }
         }
         let n = keys.len();
         let fresh: Arc<[VerifyingKey]> = Arc::from(keys);
         *crate::sync::write(&self.keys) = fresh;
-        tracing::debug!(url = %self.url, keys = n, "JWKS fetched");
+        tracing::debug!(url = %self.url(), keys = n, "JWKS fetched");
         Ok(n)
     }
 
     async fn fetch(&self) -> Result<Bytes, Error> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            fetch_error(format!("{}: {what}: {e}", self.url))
-        };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
-            .await
-            .map_err(|e| fail("cannot connect", &e))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| fail("handshake failed", &e))?;
-        let conn = tokio::spawn(conn);
-        let path = self.url.path_and_query().map_or("/", |pq| pq.as_str());
-        let req = Request::get(path)
-            .header(
-                header::HOST,
-                self.url.authority().map_or("", |a| a.as_str()),
-            )
-            .header(header::ACCEPT, "application/json")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| fail("bad request", &e))?;
-        let res = sender
-            .send_request(req)
-            .await
-            .map_err(|e| fail("request failed", &e))?;
-        if res.status() != StatusCode::OK {
-            conn.abort();
+        let fetched = self
+            .source
+            .get("application/json", None, MAX_JWKS_LEN)
+            .await?;
+        if fetched.status != StatusCode::OK {
             return Err(fetch_error(format!(
                 "{}: answered {}",
-                self.url,
-                res.status()
+                self.url(),
+                fetched.status
             )));
         }
-        let body = Limited::new(res.into_body(), MAX_JWKS_LEN)
-            .collect()
-            .await
-            .map_err(|e| fetch_error(format!("{}: reading the body failed: {e}", self.url)))?
-            .to_bytes();
-        conn.abort();
-        Ok(body)
+        Ok(fetched.body)
     }
 
     /// Refetches every `refresh_every`, for as long as the returned task runs.
@@ -239,7 +183,7 @@ impl RemoteJwks {
                 tick.tick().await;
                 let Some(jwks) = jwks.upgrade() else { break };
                 match jwks.refresh().await {
-                    Ok(n) => tracing::info!(url = %jwks.url, keys = n, "JWKS refreshed"),
+                    Ok(n) => tracing::info!(url = %jwks.url(), keys = n, "JWKS refreshed"),
                     Err(e) => {
                         tracing::error!(error = %e, "JWKS refresh failed; keeping the cached keys")
                     }

@@ -53,6 +53,26 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// `Header` (a dozen owned fields and a flattened map of the rest) made up a fifth of
 /// an HS256 verification; one buffer serves the header and then the payload.
 pub(crate) fn verify_signed(keys: &[VerifyingKey], token: &str) -> Result<Claims, TokenError> {
+    verify_typed(keys, token, Type::Access)
+}
+
+/// What a JWS's header `typ` must be.
+#[derive(Clone, Copy)]
+pub(crate) enum Type {
+    /// An access token: none, `JWT` or `at+jwt` (RFC 9068).
+    Access,
+    /// Exactly this (explicit typing, RFC 8725 §3.11): a document of another kind
+    /// signed by the same key, such as the revocation feed, is never taken for an access
+    /// token, nor one for it.
+    Exactly(&'static str),
+}
+
+/// [`verify_signed`], for a payload of any type `T` and a header `typ` of `want`.
+pub(crate) fn verify_typed<T: serde::de::DeserializeOwned>(
+    keys: &[VerifyingKey],
+    token: &str,
+    want: Type,
+) -> Result<T, TokenError> {
     // Exactly three parts: header.payload.signature.
     let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
     let (header, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
@@ -69,7 +89,12 @@ pub(crate) fn verify_signed(keys: &[VerifyingKey], token: &str) -> Result<Claims
     if header.crit || header.b64 {
         return Err(TokenError::Malformed);
     }
-    if header.typ.as_deref().is_some_and(|typ| !accepted_type(typ)) {
+    let typed = match (want, header.typ.as_deref()) {
+        (Type::Access, typ) => typ.is_none_or(accepted_type),
+        (Type::Exactly(want), Some(typ)) => typ == want,
+        (Type::Exactly(_), None) => false,
+    };
+    if !typed {
         return Err(TokenError::WrongType);
     }
     let alg = header

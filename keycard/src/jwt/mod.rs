@@ -23,11 +23,17 @@
 #[cfg(feature = "server")]
 mod attack_tests;
 pub(crate) mod claims;
+#[cfg(feature = "remote-jwks")]
+pub(crate) mod fetch;
 pub(crate) mod issuer;
 #[cfg(feature = "remote-jwks")]
 pub(crate) mod jwks;
 pub(crate) mod jws;
 pub(crate) mod keys;
+#[cfg(any(feature = "store", feature = "remote-jwks"))]
+pub mod revocation_feed;
+#[cfg(any(feature = "store", feature = "remote-jwks"))]
+pub mod revocations;
 pub(crate) mod secret;
 pub(crate) mod verifier;
 
@@ -36,6 +42,8 @@ pub use issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
 #[cfg(feature = "remote-jwks")]
 pub use jwks::RemoteJwks;
 pub use keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKey};
+#[cfg(feature = "remote-jwks")]
+pub use revocation_feed::RevocationFeed;
 pub use secret::{MIN_SECRET_LEN, Secret};
 pub use verifier::{
     DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, RevocationCheck, TokenError, Verifier,

@@ -283,6 +283,11 @@ impl Verifier {
         }
     }
 
+    /// The longest lifetime (`exp` − now) accepted, in seconds.
+    pub fn max_lifetime(&self) -> u64 {
+        self.inner.max_lifetime
+    }
+
     /// The clock skew tolerated, in seconds.
     pub fn leeway(&self) -> u64 {
         self.inner.leeway

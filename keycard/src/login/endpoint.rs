@@ -26,6 +26,7 @@ use crate::login::service::Sessions;
 use crate::server::errors::{json_error, method_not_allowed, unavailable};
 use crate::store::users::UserStore;
 
+use super::feed::{FEED_PATH, Publisher, serve_feed};
 use super::negotiate::bare_token_type;
 use super::request::{Grant, parse_body, read_body};
 use super::revoke::revoke_handler;
@@ -116,11 +117,11 @@ impl<U: UserStore> TokenEndpoint<U> {
         self
     }
 
-    /// The paths [`into_router`](Self::into_router) serves: `/token`, and `/revoke`
-    /// with a token store.
+    /// The paths [`into_router`](Self::into_router) serves: `/token`, and `/revoke` and
+    /// the revocation feed with a token store.
     pub fn paths(&self) -> &'static [&'static str] {
         if self.sessions.is_some() {
-            &["/token", "/revoke"]
+            &["/token", "/revoke", FEED_PATH]
         } else {
             &["/token"]
         }
@@ -131,13 +132,28 @@ impl<U: UserStore> TokenEndpoint<U> {
         let revoke = self.sessions.is_some();
         let mut router =
             Router::new().route("/token", post(token::<U>).fallback(method_not_allowed));
+        let feed = self.sessions.as_ref().map(|s| {
+            let window = s.verifier.max_lifetime() + s.verifier.leeway();
+            Arc::new(Publisher::new(self.issuer.clone(), s.store.clone(), window))
+        });
         if revoke {
             router = router.route(
                 "/revoke",
                 post(revoke_handler::<U>).fallback(method_not_allowed),
             );
         }
-        router.with_state(Arc::new(self))
+        let router = router.with_state(Arc::new(self));
+        match feed {
+            Some(feed) => router.merge(
+                Router::new()
+                    .route(
+                        FEED_PATH,
+                        axum::routing::get(serve_feed).fallback(method_not_allowed),
+                    )
+                    .with_state(feed),
+            ),
+            None => router,
+        }
     }
 }
 #[derive(Serialize)]

@@ -32,6 +32,7 @@
 pub(crate) mod body;
 pub(crate) mod client_addr;
 pub(crate) mod endpoint;
+mod feed;
 mod negotiate;
 pub mod password;
 mod password_grant;

@@ -14,6 +14,7 @@ use crate::auth::AuthLayer;
 use crate::auth::rules::{Rule, Rules};
 use crate::error::Error;
 use crate::jwt::claims::Claims;
+use crate::jwt::revocation_feed::FEED_PATH;
 use crate::jwt::verifier::Verifier;
 use crate::login::endpoint::TokenEndpoint;
 use crate::server::errors::{method_not_allowed, not_found};
@@ -22,12 +23,15 @@ use crate::server::gateway::{Gateway, IdentityHeaders};
 use crate::server::serve::{ServerLimits, head_limits, request_timeout};
 use crate::store::users::UserStore;
 
-/// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`, and
-/// `/auth/verify` (which judges the request it is asked about itself).
-pub const ALWAYS_PUBLIC: [&str; 4] = [
+/// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`, the
+/// revocation feed (signed, and nothing in it is secret: token ids, session ids and
+/// usernames with a cut-off), and `/auth/verify` (which judges the request it is asked
+/// about itself).
+pub const ALWAYS_PUBLIC: [&str; 5] = [
     "/token",
     "/healthz",
     "/.well-known/jwks.json",
+    FEED_PATH,
     "/auth/verify",
 ];
 
@@ -35,7 +39,7 @@ pub const ALWAYS_PUBLIC: [&str; 4] = [
 /// is not served answers 404 from Keycard and is never forwarded to an upstream, since
 /// the rules let it through without a token (`/.well-known/jwks.json` under an HMAC
 /// secret, `/token` and `/revoke` on a verify-only node).
-pub const RESERVED: [&str; 3] = ["/token", "/revoke", "/.well-known/jwks.json"];
+pub const RESERVED: [&str; 4] = ["/token", "/revoke", "/.well-known/jwks.json", FEED_PATH];
 
 /// How long clients may cache the JWKS: five minutes. A rotation publishes the new key
 /// beside the old one, so a cached copy never lacks the key of a live token for long.

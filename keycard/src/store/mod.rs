@@ -5,7 +5,6 @@
 pub mod file;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-pub mod revocations;
 pub(crate) mod tokens;
 pub mod users;
 
@@ -151,7 +150,12 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
 
-    fn file_stores() -> (tempfile::TempDir, Arc<ManualClock>, Arc<FileUserStore>, Arc<FileTokenStore>) {
+    fn file_stores() -> (
+        tempfile::TempDir,
+        Arc<ManualClock>,
+        Arc<FileUserStore>,
+        Arc<FileTokenStore>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(1_000));
         let users = Arc::new(FileUserStore::open(dir.path().join("users.json")).unwrap());

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use crate::jwt::revocations::Listed;
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::StoreFuture;
-use crate::store::revocations::Listed;
 
 /// Why a refresh token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -36,9 +36,9 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
+use crate::jwt::revocations::{Listed, Revocations};
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::file::durable::{self, Change, Tracker};
-use crate::store::revocations::{Listed, Revocations};
 use crate::store::tokens::{RefreshError, Rotation, TokenStore};
 use crate::store::{StoreFuture, on_blocking_pool};
 
@@ -275,7 +275,9 @@ impl FileTokenStore {
         };
         // Merged, never replaced (store/revocations.rs): a file deleted, or put back from
         // an older copy, never brings a revoked token back to life.
-        self.inner.revocations.merge(file.listed(), self.inner.clock.now());
+        self.inner
+            .revocations
+            .merge(file.listed(), self.inner.clock.now());
         if missing {
             return Err(Error::new(
                 ErrorKind::Io,

@@ -177,7 +177,13 @@ impl Database {
     /// `LISTEN`), and the task driving it; `on_message` sees its notifications.
     pub(crate) async fn dedicated(
         &self,
-    ) -> Result<(tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>), Error> {
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+        ),
+        Error,
+    > {
         self.config
             .connect(NoTls)
             .await

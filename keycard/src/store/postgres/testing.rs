@@ -33,22 +33,32 @@ impl TestDb {
             Ok(url) if !url.is_empty() => (url, true),
             _ => (DEFAULT.to_owned(), false),
         };
-        let connect = tokio::time::timeout(Duration::from_secs(3), tokio_postgres::connect(&admin, NoTls));
+        let connect = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio_postgres::connect(&admin, NoTls),
+        );
         let (client, connection) = match connect.await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) if !required => {
-                eprintln!("skipped {test}: no PostgreSQL at {admin} ({e}); set {VAR} to require one");
+                eprintln!(
+                    "skipped {test}: no PostgreSQL at {admin} ({e}); set {VAR} to require one"
+                );
                 return None;
             }
             Err(_) if !required => {
-                eprintln!("skipped {test}: no PostgreSQL at {admin} (timed out); set {VAR} to require one");
+                eprintln!(
+                    "skipped {test}: no PostgreSQL at {admin} (timed out); set {VAR} to require one"
+                );
                 return None;
             }
             Ok(Err(e)) => panic!("{VAR}={admin}: cannot connect: {e}"),
             Err(_) => panic!("{VAR}={admin}: cannot connect: timed out"),
         };
         tokio::spawn(connection);
-        let name = format!("keycard_test_{}", crate::random::id().to_lowercase().replace('-', "_"));
+        let name = format!(
+            "keycard_test_{}",
+            crate::random::id().to_lowercase().replace('-', "_")
+        );
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
@@ -66,7 +76,10 @@ impl Drop for TestDb {
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Its own thread and runtime: Drop cannot await, and may run inside a runtime.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {

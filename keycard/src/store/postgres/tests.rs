@@ -52,7 +52,12 @@ async fn migrations_run_once_even_when_nodes_start_together() {
     let database = Database::connect(&db.url, None).await.unwrap();
     assert_eq!(database.schema_version().await.unwrap(), 0);
     assert!(
-        database.users().await.unwrap_err().to_string().contains("run keycard db migrate"),
+        database
+            .users()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("run keycard db migrate"),
         "an unmigrated database is refused with the fix"
     );
     let mut starts = Vec::new();
@@ -68,12 +73,23 @@ async fn migrations_run_once_even_when_nodes_start_together() {
         .query("SELECT version FROM keycard.schema_version", &[])
         .await
         .unwrap();
-    assert_eq!(rows.len(), LATEST_VERSION as usize, "each version applied once");
-    assert_eq!(database.migrate().await.unwrap(), LATEST_VERSION, "idempotent");
+    assert_eq!(
+        rows.len(),
+        LATEST_VERSION as usize,
+        "each version applied once"
+    );
+    assert_eq!(
+        database.migrate().await.unwrap(),
+        LATEST_VERSION,
+        "idempotent"
+    );
 
     // A schema from a newer keycard is refused, not guessed at.
     client
-        .execute("INSERT INTO keycard.schema_version (version) VALUES (99)", &[])
+        .execute(
+            "INSERT INTO keycard.schema_version (version) VALUES (99)",
+            &[],
+        )
         .await
         .unwrap();
     for err in [
@@ -87,7 +103,9 @@ async fn migrations_run_once_even_when_nodes_start_together() {
 #[tokio::test]
 async fn bad_settings_are_one_clear_error_at_once() {
     let db = test_db!("bad_settings_are_one_clear_error_at_once");
-    let malformed = Database::connect("postgres://a@b:notaport/x", None).await.unwrap_err();
+    let malformed = Database::connect("postgres://a@b:notaport/x", None)
+        .await
+        .unwrap_err();
     assert_eq!(malformed.kind(), crate::ErrorKind::InvalidConfig);
     assert!(malformed.to_string().contains("malformed"), "{malformed}");
 
@@ -96,7 +114,10 @@ async fn bad_settings_are_one_clear_error_at_once() {
         .await
         .unwrap_err();
     assert_eq!(unreachable.kind(), crate::ErrorKind::Unavailable);
-    assert!(unreachable.to_string().contains("127.0.0.1:1"), "{unreachable}");
+    assert!(
+        unreachable.to_string().contains("127.0.0.1:1"),
+        "{unreachable}"
+    );
     assert!(started.elapsed() < CONNECT_TIMEOUT * 3, "no hang");
 
     let missing = format!("{}_missing", db.url);
@@ -112,7 +133,13 @@ fn claims(v: serde_json::Value) -> Claims {
 #[tokio::test]
 async fn a_revocation_on_one_node_reaches_the_other_by_notification() {
     let db = test_db!("a_revocation_on_one_node_reaches_the_other_by_notification");
-    let a = Arc::new(migrated(&db).await.tokens(Arc::new(SystemClock)).await.unwrap());
+    let a = Arc::new(
+        migrated(&db)
+            .await
+            .tokens(Arc::new(SystemClock))
+            .await
+            .unwrap(),
+    );
     let b = Arc::new(
         Database::connect(&db.url, None)
             .await
@@ -134,7 +161,10 @@ async fn a_revocation_on_one_node_reaches_the_other_by_notification() {
     };
     assert!(seen(&a), "at once on the node that made it");
     while !seen(&b) {
-        assert!(started.elapsed() < Duration::from_secs(2), "not seen within 2 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "not seen within 2 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -185,25 +215,55 @@ async fn the_failed_login_limit_is_shared_by_every_node() {
     let db = test_db!("the_failed_login_limit_is_shared_by_every_node");
     let database = migrated(&db).await;
     let a = database.users().await.unwrap();
-    let b = Database::connect(&db.url, None).await.unwrap().users().await.unwrap();
+    let b = Database::connect(&db.url, None)
+        .await
+        .unwrap()
+        .users()
+        .await
+        .unwrap();
     let rate = Rate::new(4, Duration::from_secs(60)).unwrap();
     for store in [&a, &b, &a, &b] {
-        assert_eq!(store.take_login_attempt("alice", rate).await.unwrap(), Some(Ok(())));
+        assert_eq!(
+            store.take_login_attempt("alice", rate).await.unwrap(),
+            Some(Ok(()))
+        );
     }
     for store in [&a, &b] {
-        let retry = store.take_login_attempt("alice", rate).await.unwrap().unwrap().unwrap_err();
+        let retry = store
+            .take_login_attempt("alice", rate)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_err();
         assert!((1..=15).contains(&retry), "{retry}");
     }
-    assert_eq!(b.take_login_attempt("bob", rate).await.unwrap(), Some(Ok(())), "per name");
+    assert_eq!(
+        b.take_login_attempt("bob", rate).await.unwrap(),
+        Some(Ok(())),
+        "per name"
+    );
     a.refund_login_attempt("alice", rate).await.unwrap();
-    assert_eq!(b.take_login_attempt("alice", rate).await.unwrap(), Some(Ok(())));
+    assert_eq!(
+        b.take_login_attempt("alice", rate).await.unwrap(),
+        Some(Ok(()))
+    );
     // Many nodes at once still give out exactly the burst.
     let mut takes = Vec::new();
     for _ in 0..12 {
         let url = db.url.clone();
         takes.push(tokio::spawn(async move {
-            let users = Database::connect(&url, None).await.unwrap().users().await.unwrap();
-            users.take_login_attempt("carol", rate).await.unwrap().unwrap().is_ok()
+            let users = Database::connect(&url, None)
+                .await
+                .unwrap()
+                .users()
+                .await
+                .unwrap();
+            users
+                .take_login_attempt("carol", rate)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_ok()
         }));
     }
     let mut granted = 0;
@@ -219,6 +279,9 @@ fn a_password_in_the_url_is_seen() {
     assert!(password_in("host=db user=keycard password=s3cret"));
     assert!(!password_in("postgres://keycard@db/keycard"));
     assert!(!password_in("not a url at all://"));
-    let db = format!("{:?}", tokio_postgres::Config::from_str("postgres://k:s3cret@db/k").map(|c| shown(&c)));
+    let db = format!(
+        "{:?}",
+        tokio_postgres::Config::from_str("postgres://k:s3cret@db/k").map(|c| shown(&c))
+    );
     assert!(!db.contains("s3cret"), "{db}");
 }

@@ -12,10 +12,10 @@ use tokio_postgres::AsyncMessage;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::jwt::claims::Claims;
+use crate::jwt::revocations::{Listed, Revocations};
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::StoreFuture;
 use crate::store::postgres::{Database, RESYNC, db_error, migrations};
-use crate::store::revocations::{Listed, Revocations};
 use crate::store::tokens::{RefreshError, Rotation, TokenStore};
 
 /// The channel every revocation is announced on.
@@ -347,9 +347,12 @@ impl TokenStore for PgTokenStore {
                 .await
                 .map_err(fail(doing))?;
             // Their refresh tokens die with them.
-            tx.execute("DELETE FROM keycard.refresh_tokens WHERE name = $1", &[&user])
-                .await
-                .map_err(fail(doing))?;
+            tx.execute(
+                "DELETE FROM keycard.refresh_tokens WHERE name = $1",
+                &[&user],
+            )
+            .await
+            .map_err(fail(doing))?;
             Self::commit_announced(tx, doing).await?;
             let cutoff = unsecs(row.get(0));
             let mut listed = Listed::default();

@@ -147,6 +147,16 @@ impl Revocations {
     /// Whether `claims` names a revoked token or session, or was issued before its
     /// user's cut-off (a token without `iat` under a cut-off counts as before it).
     pub(crate) fn is_revoked(&self, claims: &Claims) -> bool {
+        self.is_revoked_keyed(claims, std::borrow::Cow::Borrowed)
+    }
+
+    /// [`is_revoked`](Self::is_revoked), with the cut-offs keyed by `key(subject)`
+    /// rather than the subject (the feed's hashed names).
+    pub(crate) fn is_revoked_keyed<'c>(
+        &self,
+        claims: &'c Claims,
+        key: impl Fn(&'c str) -> std::borrow::Cow<'c, str>,
+    ) -> bool {
         // Under the read lock, without cloning the set's Arc: one shared atomic touched
         // per token, not two. Writers only swap the Arc, so the lock is brief.
         let guard = crate::sync::read(&self.set);
@@ -163,7 +173,13 @@ impl Revocations {
         {
             return true;
         }
-        match claims.subject().and_then(|u| s.cutoffs.get(u)) {
+        if s.cutoffs.is_empty() {
+            return false;
+        }
+        match claims
+            .subject()
+            .and_then(|u| s.cutoffs.get(key(u).as_ref()))
+        {
             Some(cutoff) => claims.issued_at().is_none_or(|iat| iat < *cutoff),
             None => false,
         }
