@@ -11,11 +11,13 @@
 )]
 
 mod harness;
+mod postgres;
 
 mod boundary;
 mod cli_users;
 mod config;
 mod differential;
+mod fleet;
 mod gateway;
 mod hostile;
 mod keys;

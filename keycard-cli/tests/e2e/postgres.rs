@@ -1,0 +1,199 @@
+//! A real PostgreSQL server for the fleet tests: a throwaway database per test, and a TCP
+//! proxy in front of the server that a test can cut to take "the database" down and
+//! bring it back, without touching the server other tests share.
+//!
+//! The server is the one `KEYCARD_TEST_POSTGRES` names (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` sets it, and then a server
+//! that does not answer fails the test). Without the variable that default address is
+//! tried, and the test skipped with a message if nothing answers.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const VAR: &str = "KEYCARD_TEST_POSTGRES";
+const DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Runs `sql` on the database at `url`.
+pub fn execute(url: &str, sql: &str) {
+    let url = url.to_owned();
+    let sql = sql.to_owned();
+    block_on(async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let driver = tokio::spawn(conn);
+        client
+            .batch_execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        drop(client);
+        let _ = driver.await;
+    });
+}
+
+/// A database made for one test, dropped with it.
+pub struct TestDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl TestDb {
+    /// A new empty database, or `None` (with a message) when there is no server and none
+    /// is required.
+    pub fn create(test: &str) -> Option<TestDb> {
+        let (admin, required) = match std::env::var(VAR) {
+            Ok(url) if !url.is_empty() => (url, true),
+            _ => (DEFAULT.to_owned(), false),
+        };
+        let reachable = block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(3),
+                tokio_postgres::connect(&admin, tokio_postgres::NoTls),
+            )
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+        });
+        if let Err(e) = reachable {
+            assert!(!required, "{VAR}={admin}: cannot connect: {e}");
+            eprintln!("skipped {test}: no PostgreSQL at {admin} ({e}); set {VAR} to require one");
+            return None;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("keycard_e2e_{}_{nanos}", std::process::id());
+        execute(&admin, &format!("CREATE DATABASE {name}"));
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => format!("{admin}/{name}"),
+        };
+        Some(TestDb { url, admin, name })
+    }
+
+    /// The URL of this database reached through `proxy`.
+    pub fn via(&self, proxy: &Proxy) -> String {
+        let (scheme_user, rest) = self.url.split_once('@').unwrap();
+        let (_, db) = rest.split_once('/').unwrap();
+        format!("{scheme_user}@{}/{db}", proxy.addr)
+    }
+
+    /// The server's address (host:port) from the URL.
+    pub fn server(&self) -> String {
+        let (_, rest) = self.url.split_once('@').unwrap();
+        let host = rest.split('/').next().unwrap();
+        if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:5432")
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            execute(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+        })
+        .join();
+    }
+}
+
+/// A throwaway database, or return from the test (skipped, with a message).
+macro_rules! test_db {
+    ($name:expr) => {
+        match $crate::postgres::TestDb::create($name) {
+            Some(db) => db,
+            None => return,
+        }
+    };
+}
+pub(crate) use test_db;
+
+/// A TCP proxy to the database server: [`cut`](Self::cut) refuses new connections and
+/// breaks the open ones, as a database that went down does; [`restore`](Self::restore)
+/// brings it back on the same address.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    pub fn start(target: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (up2, open2, target) = (up.clone(), open.clone(), target.to_owned());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    // Down: the connection is closed at once, as a refused one would be.
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                {
+                    let mut open = open2.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { addr, up, open }
+    }
+
+    /// The database goes down: open connections break, new ones are closed at once.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// The database is back.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
