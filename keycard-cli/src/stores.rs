@@ -22,6 +22,7 @@ pub enum Location {
     /// The users file.
     File(PathBuf),
     /// A PostgreSQL database.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Database {
         url: Zeroizing<String>,
         password: Option<Zeroizing<String>>,
@@ -43,7 +44,16 @@ impl Location {
             }
             return Ok(Self::File(crate::config::users_path(global)));
         };
-        #[cfg(feature = "postgres")]
+        Self::database(global, url, url_is_a_flag)
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn database(_: &GlobalArgs, _: &str, _: bool) -> anyhow::Result<Self> {
+        bail!("--database-url: this keycard was built without PostgreSQL (feature postgres)")
+    }
+
+    #[cfg(feature = "postgres")]
+    fn database(global: &GlobalArgs, url: &str, url_is_a_flag: bool) -> anyhow::Result<Self> {
         if url_is_a_flag && keycard::store::postgres::password_in(url) {
             bail!(
                 "--database-url must not hold the password (any user can read a command line): \
@@ -51,7 +61,6 @@ impl Location {
                  PGPASSWORD or --database-password-file"
             );
         }
-        let _ = url_is_a_flag;
         let password = match &global.database_password_file {
             Some(path) => {
                 let text = Zeroizing::new(std::fs::read_to_string(path).with_context(|| {

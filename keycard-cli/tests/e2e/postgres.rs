@@ -71,11 +71,9 @@ impl TestDb {
             eprintln!("skipped {test}: no PostgreSQL at {admin} ({e}); set {VAR} to require one");
             return None;
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("keycard_e2e_{}_{nanos}", std::process::id());
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).unwrap();
+        let name = format!("keycard_e2e_{}", u64::from_le_bytes(random));
         execute(&admin, &format!("CREATE DATABASE {name}"));
         let url = match admin.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),

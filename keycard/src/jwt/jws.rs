@@ -64,6 +64,7 @@ pub(crate) enum Type {
     /// Exactly this (explicit typing, RFC 8725 §3.11): a document of another kind
     /// signed by the same key, such as the revocation feed, is never taken for an access
     /// token, nor one for it.
+    #[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
     Exactly(&'static str),
 }
 

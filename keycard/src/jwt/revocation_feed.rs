@@ -38,6 +38,9 @@
 //! # Ok(()) }
 //! ```
 
+// An issuer (feature login) signs documents, a node (remote-jwks) reads them.
+#![cfg_attr(not(all(feature = "login", feature = "remote-jwks")), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
@@ -142,7 +145,7 @@ mod subscriber {
         leeway: u64,
         refresh_every: Duration,
         max_stale: Option<Duration>,
-        revocations: Revocations,
+        pub(super) revocations: Revocations,
         /// The `iat` of the newest document verified; 0 before the first.
         newest: AtomicU64,
         /// Whether the last check found the feed stale (to log the change once).
@@ -367,3 +370,7 @@ mod subscriber {
         }
     }
 }
+
+#[cfg(test)]
+#[cfg(feature = "server")]
+mod tests;

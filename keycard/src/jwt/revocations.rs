@@ -6,6 +6,9 @@
 //! source says now (a file deleted or put back from an older copy, a database resynced,
 //! a feed document replayed by a cache), what was revoked stays revoked until it expires.
 
+// The stores use all of it, a verify-only node's feed a part.
+#![cfg_attr(not(feature = "store"), allow(dead_code))]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 

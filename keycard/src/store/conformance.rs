@@ -9,7 +9,6 @@ use serde_json::json;
 use crate::clock::ManualClock;
 use crate::error::ErrorKind;
 use crate::jwt::claims::Claims;
-use crate::jwt::verifier::RevocationCheck;
 use crate::store::{Accounts, Put, RefreshError, TokenStore, User, UserStore};
 
 fn claims(v: serde_json::Value) -> Claims {

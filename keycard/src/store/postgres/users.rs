@@ -1,7 +1,7 @@
 //! [`PgUserStore`]: the users table, each login reading the row as it is now.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use crate::duration::Rate;
 use crate::error::{Error, ErrorKind};
@@ -32,10 +32,8 @@ fn no_such_user(name: &str) -> Error {
 }
 
 fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    use crate::clock::Clock;
+    let secs = crate::clock::SystemClock.now();
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
