@@ -497,3 +497,117 @@ fn users_move_between_the_file_and_the_database_with_their_hashes() {
     assert!(!out.status.success());
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
 }
+
+#[test]
+fn a_node_follows_a_file_store_issuers_feed_and_fails_closed_when_it_goes_quiet() {
+    let env = Env::new();
+    let key = env.run(
+        &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"],
+        "",
+    );
+    assert!(key.status.success());
+    env.add_user("alice", "user", "alice-password");
+    let issuer = env.serve_with(env.cmd(), &["--signing-key", "k.pem"]);
+    let listen = issuer.addr.to_string();
+    let url = format!("http://{listen}/.well-known/jwks.json");
+    let node = env.serve_with(
+        env.cmd(),
+        &[
+            "--jwks-url",
+            &url,
+            "--revocation-refresh",
+            "1s",
+            "--revocation-max-stale",
+            "3s",
+            "--leeway",
+            "1s",
+        ],
+    );
+    let revoked = issuer.token("alice", "alice-password");
+    let kept = issuer.token("alice", "alice-password");
+    assert_eq!(status(&node, &revoked), 200);
+
+    // Revoked from the CLI, in the token file: the issuer reloads it, the feed carries it.
+    let c = crate::harness::claims(&revoked);
+    let (jti, exp) = (
+        c["jti"].as_str().unwrap(),
+        c["exp"].as_u64().unwrap().to_string(),
+    );
+    let out = env.run(&["tokens", "revoke", "--jti", jti, "--until", &exp], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let took = refused_within(&node, &revoked, Duration::from_secs(15));
+    eprintln!("a CLI revocation reached the node in {took:?}");
+    assert!(took.is_some());
+    assert_eq!(status(&node, &kept), 200);
+
+    // The issuer goes away: the last list holds for a while, then every token is
+    // refused (fail closed), and the node says so.
+    drop(issuer);
+    assert_eq!(status(&node, &kept), 200, "within the bound");
+    assert!(eventually(Duration::from_secs(15), || status(&node, &kept) == 401));
+    assert!(
+        eventually(Duration::from_secs(3), || node
+            .log()
+            .contains("revocation feed stale")),
+        "{}",
+        node.log()
+    );
+    // Back on the same address: accepted again, without a restart of the node.
+    let _issuer = env.serve_with(env.cmd(), &["--signing-key", "k.pem", "--listen", &listen]);
+    assert!(eventually(Duration::from_secs(15), || status(&node, &kept) == 200));
+    assert_eq!(
+        status(&node, &revoked),
+        401,
+        "and the revocation still holds"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || node
+            .log()
+            .contains("fresh again")),
+        "{}",
+        node.log()
+    );
+}
+
+#[test]
+fn a_verify_only_node_refuses_a_bad_feed_setting_at_start() {
+    let env = Env::new();
+    for (args, says) in [
+        (
+            vec![
+                "--jwks-url",
+                "http://127.0.0.1:9/.well-known/jwks.json",
+                "--revocation-feed",
+                "ftp://x/",
+            ],
+            "http://",
+        ),
+        (
+            vec![
+                "--jwks-url",
+                "http://127.0.0.1:9/.well-known/jwks.json",
+                "--revocation-refresh",
+                "5s",
+                "--revocation-max-stale",
+                "6s",
+            ],
+            "at least twice",
+        ),
+        (
+            vec![
+                "--jwks-url",
+                "http://127.0.0.1:9/.well-known/jwks.json",
+                "--revocation-refresh",
+                "0s",
+            ],
+            "at least 1s",
+        ),
+    ] {
+        let mut all = vec!["serve"];
+        all.extend(args);
+        let out = env.run(&all, "");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}

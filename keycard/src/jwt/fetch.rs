@@ -25,6 +25,7 @@ pub(crate) struct Source {
 pub(crate) struct Fetched {
     pub(crate) status: StatusCode,
     pub(crate) etag: Option<String>,
+    pub(crate) headers: http::HeaderMap,
     pub(crate) body: Bytes,
 }
 
@@ -126,6 +127,7 @@ impl Source {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let headers = res.headers().clone();
         let body = if status == StatusCode::OK {
             Limited::new(res.into_body(), max_len)
                 .collect()
@@ -136,6 +138,11 @@ impl Source {
             Bytes::new()
         };
         conn.abort();
-        Ok(Fetched { status, etag, body })
+        Ok(Fetched {
+            status,
+            etag,
+            headers,
+            body,
+        })
     }
 }

@@ -17,12 +17,15 @@
 //!
 //! The issuer re-signs the document whenever it changes, and at least every [`REISSUE`];
 //! a node polls it every [`RevocationFeed::DEFAULT_REFRESH`] with `If-None-Match`, so an
-//! unchanged feed costs a 304. A node merges each document into what it holds (a
-//! replayed older one takes nothing away), and judges freshness by the document's own
-//! `iat`, never by a 304: a document older than the staleness bound
-//! ([`RevocationFeed::DEFAULT_MAX_STALE`]) means the node no longer knows what is
-//! revoked, and it then refuses every token until a fresh document arrives (fail closed;
-//! a bound of zero keeps the last list instead, and logs).
+//! unchanged feed costs a 304. Every answer, 200 or 304, also carries a small signed
+//! proof in [`CURRENT_HEADER`]: "at `iat`, my current document is the one of this ETag"
+//! (a JWS of `typ` [`CURRENT_TYPE`], re-signed at most once a second). A node merges each
+//! document into what it holds (a replayed older one takes nothing away) and judges
+//! freshness by the signed times alone, never by a bare 304, which any cache can send:
+//! when the newest proof is older than the staleness bound
+//! ([`RevocationFeed::DEFAULT_MAX_STALE`]) the node no longer knows what is revoked, and
+//! it refuses every token until a fresh answer arrives (fail closed; a bound of zero keeps
+//! the last list instead, and logs).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -56,9 +59,27 @@ pub const FEED_TYPE: &str = "keycard-revocations+jwt";
 /// The media type it is served as.
 pub const FEED_MEDIA_TYPE: &str = "application/keycard-revocations+jwt";
 
-/// The issuer re-signs the document at least this often, so that a node can tell a
-/// live feed from a stale one by the document's `iat` alone.
+/// The issuer re-signs the document at least this often, even unchanged.
 pub const REISSUE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The response header holding the signed proof that the document of an ETag is the
+/// issuer's current one.
+pub const CURRENT_HEADER: &str = "keycard-revocations-current";
+
+/// The header `typ` of that proof.
+pub const CURRENT_TYPE: &str = "keycard-revocations-current+jwt";
+
+/// The claims of the proof in [`CURRENT_HEADER`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Current {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) iss: Option<String>,
+    /// When the issuer said so.
+    pub(crate) iat: u64,
+    /// The ETag of its document then.
+    pub(crate) etag: String,
+}
 
 /// How a username appears in the feed: base64url of SHA-256 over a domain string, the
 /// issuer's `iss` and the name; the first 128 bits.
@@ -85,9 +106,33 @@ pub(crate) struct Document {
     pub(crate) revoked: Listed,
 }
 
+/// Signs `claims` as a JWS of type `typ` with `issuer`'s key.
+fn sign_typed(issuer: &Issuer, typ: &str, claims: &impl Serialize) -> Result<String, Error> {
+    let key = issuer.key();
+    let mut header = jsonwebtoken::Header::new(key.algorithm().jwt());
+    header.typ = Some(typ.to_owned());
+    header.kid = key.key_id().map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, key.encoding()).map_err(|e| {
+        Error::new(
+            ErrorKind::Signing,
+            format!("signing the revocation feed failed: {e}"),
+        )
+    })
+}
+
+/// The proof that `etag` is the current document, as of now.
+pub(crate) fn sign_current(issuer: &Issuer, etag: &str) -> Result<(String, u64), Error> {
+    let iat = issuer.now();
+    let current = Current {
+        iss: issuer.issuer_name().map(str::to_owned),
+        iat,
+        etag: etag.to_owned(),
+    };
+    Ok((sign_typed(issuer, CURRENT_TYPE, &current)?, iat))
+}
+
 /// Signs `revoked` as a feed document with `issuer`'s key, `iss` and clock.
 pub(crate) fn sign(issuer: &Issuer, mut revoked: Listed) -> Result<(String, u64), Error> {
-    let key = issuer.key();
     let iat = issuer.now();
     let iss = issuer.issuer_name();
     revoked.cutoffs = std::mem::take(&mut revoked.cutoffs)
@@ -99,16 +144,7 @@ pub(crate) fn sign(issuer: &Issuer, mut revoked: Listed) -> Result<(String, u64)
         iat,
         revoked,
     };
-    let mut header = jsonwebtoken::Header::new(key.algorithm().jwt());
-    header.typ = Some(FEED_TYPE.to_owned());
-    header.kid = key.key_id().map(str::to_owned);
-    let token = jsonwebtoken::encode(&header, &document, key.encoding()).map_err(|e| {
-        Error::new(
-            ErrorKind::Signing,
-            format!("signing the revocation feed failed: {e}"),
-        )
-    })?;
-    Ok((token, iat))
+    Ok((sign_typed(issuer, FEED_TYPE, &document)?, iat))
 }
 
 #[cfg(feature = "remote-jwks")]
@@ -122,12 +158,15 @@ mod subscriber {
 
     use http::StatusCode;
 
-    use super::{Document, FEED_MEDIA_TYPE, FEED_PATH, FEED_TYPE, name_key};
+    use super::{
+        CURRENT_HEADER, CURRENT_TYPE, Current, Document, FEED_MEDIA_TYPE, FEED_PATH, FEED_TYPE,
+        name_key,
+    };
     use crate::clock::{Clock, SystemClock};
     use crate::error::{Error, ErrorKind};
     use crate::jwt::RemoteJwks;
     use crate::jwt::claims::Claims;
-    use crate::jwt::fetch::Source;
+    use crate::jwt::fetch::{Fetched, Source};
     use crate::jwt::jws::{Type, verify_typed};
     use crate::jwt::revocations::Revocations;
     use crate::jwt::verifier::{DEFAULT_LEEWAY, RevocationCheck, TokenError};
@@ -270,7 +309,13 @@ mod subscriber {
                 .await?;
             match fetched.status {
                 StatusCode::OK => {}
-                StatusCode::NOT_MODIFIED if etag.is_some() => return Ok(Refreshed::Unchanged),
+                StatusCode::NOT_MODIFIED if etag.is_some() => {
+                    // Unchanged, says whoever answered; fresh only if the issuer signed it.
+                    if let Some(iat) = self.current_proof(&fetched, etag.as_deref()).await {
+                        self.newest.fetch_max(iat, Ordering::Relaxed);
+                    }
+                    return Ok(Refreshed::Unchanged);
+                }
                 status => {
                     return Err(Error::new(
                         ErrorKind::Io,
@@ -299,13 +344,36 @@ mod subscriber {
             crate::sync::write(&self.document_iss).clone_from(&document.iss);
             self.revocations.merge(document.revoked, now);
             // A replayed older document adds what it lists but is no news of the issuer.
-            self.newest.fetch_max(document.iat, Ordering::Relaxed);
+            let proved = self.current_proof(&fetched, fetched.etag.as_deref()).await;
+            self.newest
+                .fetch_max(document.iat.max(proved.unwrap_or(0)), Ordering::Relaxed);
             *crate::sync::lock(&self.etag) = fetched.etag;
             Ok(Refreshed::Document(entries))
         }
 
         fn verify(&self, text: &str) -> Result<Document, TokenError> {
             verify_typed(&self.jwks.keys(), text, Type::Exactly(FEED_TYPE))
+        }
+
+        /// The time of the issuer's signed word, in [`CURRENT_HEADER`], that `etag` is its
+        /// current document; `None` without a valid one.
+        async fn current_proof(&self, fetched: &Fetched, etag: Option<&str>) -> Option<u64> {
+            let etag = etag?;
+            let text = fetched.headers.get(CURRENT_HEADER)?.to_str().ok()?;
+            let verify = || -> Result<Current, TokenError> {
+                verify_typed(&self.jwks.keys(), text, Type::Exactly(CURRENT_TYPE))
+            };
+            let current = match verify() {
+                Err(TokenError::UnknownKey) if self.jwks.refresh_if_due().await => verify(),
+                verdict => verdict,
+            }
+            .ok()?;
+            let issuer_ok = self
+                .issuer
+                .as_ref()
+                .is_none_or(|want| current.iss.as_deref() == Some(want.as_str()));
+            let in_time = current.iat <= self.clock.now().saturating_add(self.leeway);
+            (issuer_ok && in_time && current.etag == etag).then_some(current.iat)
         }
 
         fn refused(&self, why: &str) -> Error {

@@ -1,7 +1,8 @@
 //! Publishing the revocation feed ([`FEED_PATH`]): the token store's live revocations,
 //! signed with the issuer's key (the format is `jwt/revocation_feed.rs`). The signed
 //! document is kept and served again until the revocations change or it is
-//! [`REISSUE`] old; `If-None-Match` with its `ETag` gets a 304.
+//! [`REISSUE`] old; `If-None-Match` with its `ETag` gets a 304. Both carry the signed
+//! proof that the ETag is current ([`CURRENT_HEADER`]), re-signed at most once a second.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +15,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use sha2::{Digest, Sha256};
 
 use crate::jwt::issuer::Issuer;
-use crate::jwt::revocation_feed::{FEED_MEDIA_TYPE, REISSUE, sign};
+use crate::jwt::revocation_feed::{CURRENT_HEADER, FEED_MEDIA_TYPE, REISSUE, sign, sign_current};
 use crate::jwt::revocations::Listed;
 use crate::server::errors::unavailable;
 use crate::store::TokenStore;
@@ -28,6 +29,8 @@ pub(crate) struct Publisher {
     /// How long a cut-off matters: the longest a token may live, plus the leeway.
     window: u64,
     signed: Mutex<Option<Signed>>,
+    /// The last proof: the second it was signed, the ETag it is for, the header.
+    proof: Mutex<Option<(u64, HeaderValue, HeaderValue)>>,
 }
 
 struct Signed {
@@ -44,6 +47,7 @@ impl Publisher {
             store,
             window,
             signed: Mutex::new(None),
+            proof: Mutex::new(None),
         }
     }
 
@@ -78,9 +82,35 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// The signed proof that `etag` is current, as of this second.
+    fn proof(&self, etag: &HeaderValue) -> Result<HeaderValue, crate::Error> {
+        let now = self.issuer.now();
+        let mut proof = crate::sync::lock(&self.proof);
+        if let Some((at, tag, header)) = proof.as_ref()
+            && *at == now
+            && tag == etag
+        {
+            return Ok(header.clone());
+        }
+        let (token, iat) = sign_current(&self.issuer, etag.to_str().unwrap_or(""))?;
+        let header = HeaderValue::try_from(token).map_err(|_| {
+            crate::Error::new(
+                crate::ErrorKind::Signing,
+                "the feed's proof is not a header",
+            )
+        })?;
+        *proof = Some((iat, etag.clone(), header.clone()));
+        Ok(header)
+    }
+}
+
 /// `GET /.well-known/keycard-revocations`.
 pub(crate) async fn serve_feed(State(feed): State<Arc<Publisher>>, headers: HeaderMap) -> Response {
-    let (body, etag) = match feed.current() {
+    let current = feed
+        .current()
+        .and_then(|(body, etag)| Ok((feed.proof(&etag)?, body, etag)));
+    let (proof, body, etag) = match current {
         Ok(current) => current,
         Err(e) => {
             tracing::error!(error = %e, "revocation feed not signed");
@@ -105,6 +135,7 @@ pub(crate) async fn serve_feed(State(feed): State<Arc<Publisher>>, headers: Head
     };
     let h = res.headers_mut();
     h.insert(header::ETAG, etag);
+    h.insert(CURRENT_HEADER, proof);
     // Any cache must ask again each time: a stale copy only delays revocations.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res

@@ -146,7 +146,7 @@ async fn hostile(key: &SigningKey) -> Hostile {
         Arc::new(Mutex::new((StatusCode::OK, String::new())));
     async fn serve(State(feed): State<Arc<Mutex<(StatusCode, String)>>>) -> Response {
         let (status, body) = feed.lock().unwrap().clone();
-        (status, body).into_response()
+        (status, [(http::header::ETAG, "\"same\"")], body).into_response()
     }
     let app = Router::new()
         .route(
@@ -250,6 +250,11 @@ async fn only_a_document_of_the_trusted_key_and_type_is_taken() {
     feed.refresh().await.unwrap();
     assert!(feed.is_revoked(&claims(json!({"jti": "j1"}))), "kept");
     assert_eq!(feed.age(), Some(30), "the replay did not refresh the age");
+    // A bare 304 (a cache, a liar) is no news of the issuer either.
+    clock.advance(10);
+    put(StatusCode::NOT_MODIFIED, String::new());
+    assert_eq!(feed.refresh().await.unwrap(), Refreshed::Unchanged);
+    assert_eq!(feed.age(), Some(40));
 
     // And the other way round: the feed document is never an access token.
     let verifier = Verifier::from_jwks(jwks);
