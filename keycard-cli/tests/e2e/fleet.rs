@@ -611,3 +611,23 @@ fn a_verify_only_node_refuses_a_bad_feed_setting_at_start() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn the_failed_login_limit_holds_however_the_guesses_are_spread() {
+    let fleet = Fleet::new(test_db!(
+        "the_failed_login_limit_holds_however_the_guesses_are_spread"
+    ));
+    fleet.add_user("alice", "user", "alice-password");
+    let a = fleet.issuer(&["--rate-limit-user", "4/m"]);
+    let b = fleet.issuer(&["--rate-limit-user", "4/m"]);
+    let statuses: Vec<u16> = [&a, &b, &a, &b, &a, &b]
+        .iter()
+        .map(|issuer| issuer.login("alice", "wrong-password").status)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 429, 429]);
+    let r = b.login("alice", "wrong-password");
+    assert!(r.header("retry-after").is_some(), "{}", r.text());
+    // Another name is its own bucket.
+    fleet.add_user("bob", "user", "bob-password");
+    assert_eq!(a.login("bob", "bob-password").status, 200);
+}
