@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Env, Server, eventually, stderr};
-use crate::postgres::{Proxy, TestDb, execute, test_db};
+use crate::postgres::{OwnServer, Proxy, TestDb, execute, test_db};
 
 /// One signing key and one database, shared by every process of a test.
 struct Fleet {
@@ -630,4 +630,93 @@ fn the_failed_login_limit_holds_however_the_guesses_are_spread() {
     // Another name is its own bucket.
     fleet.add_user("bob", "user", "bob-password");
     assert_eq!(a.login("bob", "bob-password").status, 200);
+}
+
+#[test]
+fn the_database_server_stopped_and_started_under_load() {
+    let Some(server) = OwnServer::start("the_database_server_stopped_and_started_under_load")
+    else {
+        return;
+    };
+    let env = Env::new();
+    let key = env.run(
+        &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"],
+        "",
+    );
+    assert!(key.status.success());
+    let with_db = || {
+        let mut cmd = env.cmd();
+        cmd.env("KEYCARD_DATABASE_URL", server.url());
+        cmd
+    };
+    let out = crate::harness::run_cmd(
+        with_db().args(["users", "add", "alice", "--password-stdin"]),
+        "alice-password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let issuer = env.serve_with(
+        with_db(),
+        &["--signing-key", "k.pem", "--rate-limit-user", "0"],
+    );
+    let node = env.serve_with(
+        env.cmd(),
+        &[
+            "--jwks-url",
+            &format!("http://{}/.well-known/jwks.json", issuer.addr),
+        ],
+    );
+    let kept = issuer.token("alice", "alice-password");
+    let revoked = issuer.token("alice", "alice-password");
+    assert_eq!(revoke(&issuer, &revoked).status, 200);
+    assert!(refused_within(&node, &revoked, Duration::from_secs(15)).is_some());
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut answered = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for server in [&issuer, &node] {
+                    assert_eq!(status(server, &kept), 200);
+                    assert_eq!(status(server, &revoked), 401);
+                    answered += 2;
+                }
+            }
+            answered
+        });
+        server.down();
+        let started = Instant::now();
+        let r = issuer.login("alice", "alice-password");
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (503, Some("temporarily_unavailable"))
+        );
+        assert!(r.header("retry-after").is_some());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(revoke(&issuer, &kept).status, 503);
+        std::thread::sleep(Duration::from_secs(2));
+        server.up();
+        assert!(
+            eventually(Duration::from_secs(20), || issuer
+                .login("alice", "alice-password")
+                .status
+                == 200),
+            "back by itself: {}",
+            issuer.log()
+        );
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        eprintln!(
+            "{} verifications answered while the server stopped and started",
+            load.join().unwrap()
+        );
+    });
+    // The issuer listens again: a revocation now reaches the node as before.
+    assert_eq!(revoke(&issuer, &kept).status, 200);
+    assert!(refused_within(&node, &kept, Duration::from_secs(15)).is_some());
+    assert!(
+        eventually(Duration::from_secs(15), || issuer
+            .log()
+            .contains("database is back")),
+        "{}",
+        issuer.log()
+    );
 }

@@ -195,3 +195,120 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 }
+
+/// A PostgreSQL server of the test's own, on a free port, which the test may stop and
+/// start: made with the machine's `initdb` and `pg_ctl`, run as the `postgres` user (the
+/// server refuses to run as root). `None`, with a message, where those are missing and
+/// no server is required.
+pub struct OwnServer {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl OwnServer {
+    pub fn start(test: &str) -> Option<OwnServer> {
+        let required = std::env::var(VAR).is_ok_and(|v| !v.is_empty());
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions
+                    .filter_map(|v| v.ok().map(|v| v.path().join("bin")))
+                    .find(|b| b.join("initdb").exists())
+            });
+        let Some(bin) = bin else {
+            assert!(
+                !required,
+                "{VAR} is set but no initdb under /usr/lib/postgresql"
+            );
+            eprintln!("skipped {test}: no initdb under /usr/lib/postgresql");
+            return None;
+        };
+        let Some(uid) = uid_of("postgres") else {
+            assert!(
+                !required,
+                "{VAR} is set but there is no postgres user to run a server as"
+            );
+            eprintln!("skipped {test}: no postgres user");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = OwnServer { dir, bin, port };
+        server.pg(&[
+            "initdb",
+            "-D",
+            "data",
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]);
+        server.up();
+        Some(server)
+    }
+
+    fn pg(&self, args: &[&str]) {
+        let (tool, rest) = args.split_first().unwrap();
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(tool))
+            .args(rest)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {rest:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn up(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        self.pg(&[
+            "pg_ctl", "-D", "data", "-o", &options, "-l", "log", "-w", "start",
+        ]);
+    }
+
+    /// Stops it: open connections are ended by the server, new ones refused.
+    pub fn down(&self) {
+        self.pg(&["pg_ctl", "-D", "data", "-m", "fast", "-w", "stop"]);
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", "data", "-m", "immediate", "stop"])
+            .current_dir(self.dir.path())
+            .output();
+    }
+}
+
+/// The uid of `user`, from /etc/passwd.
+fn uid_of(user: &str) -> Option<u32> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == user).then(|| f.nth(1)?.parse().ok())?
+    })
+}
