@@ -8,6 +8,14 @@ use crate::jwt::revocations::Listed;
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::StoreFuture;
 
+/// How a store keeps a refresh token: its SHA-256, base64url (the token itself is never
+/// stored).
+pub(crate) fn refresh_key(token: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 /// Why a refresh token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

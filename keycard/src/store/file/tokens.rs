@@ -28,10 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
@@ -39,7 +36,7 @@ use crate::jwt::claims::Claims;
 use crate::jwt::revocations::{Listed, Revocations};
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::file::durable::{self, Change, Tracker};
-use crate::store::tokens::{RefreshError, Rotation, TokenStore};
+use crate::store::tokens::{RefreshError, Rotation, TokenStore, refresh_key};
 use crate::store::{StoreFuture, on_blocking_pool};
 
 /// The file beside a users file that holds its token state: `users.json` →
@@ -226,10 +223,6 @@ impl std::fmt::Debug for FileTokenStore {
     }
 }
 
-fn hash_refresh(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
-}
-
 impl FileTokenStore {
     /// Opens the store at `path` (a missing file is an empty store).
     pub fn open(path: impl Into<PathBuf>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
@@ -400,7 +393,7 @@ impl FileTokenStore {
             used: false,
         };
         Self::change(&self.inner.path, now, |f| {
-            f.refresh_tokens.insert(hash_refresh(&token), record);
+            f.refresh_tokens.insert(refresh_key(&token), record);
             Ok(())
         })?;
         Ok(token)
@@ -416,7 +409,7 @@ impl FileTokenStore {
         session_until: u64,
     ) -> Result<Result<Rotation, RefreshError>, Error> {
         let now = self.inner.clock.now();
-        let key = hash_refresh(token);
+        let key = refresh_key(token);
         let out = Self::change(&self.inner.path, now, |f| {
             let Some(record) = f.refresh_tokens.get_mut(&key) else {
                 return Ok(Err(RefreshError::Invalid));
@@ -438,7 +431,7 @@ impl FileTokenStore {
             let (user, sid) = (record.user.clone(), record.sid.clone());
             let next = crate::random::long_id();
             f.refresh_tokens.insert(
-                hash_refresh(&next),
+                refresh_key(&next),
                 RefreshRecord {
                     user: user.clone(),
                     sid: sid.clone(),
@@ -461,7 +454,7 @@ impl FileTokenStore {
     /// returns whether the token was known. Blocking.
     pub fn revoke_refresh_blocking(&self, token: &str, session_until: u64) -> Result<bool, Error> {
         let now = self.inner.clock.now();
-        let key = hash_refresh(token);
+        let key = refresh_key(token);
         let found = Self::change(&self.inner.path, now, |f| {
             let Some(sid) = f.refresh_tokens.get(&key).map(|r| r.sid.clone()) else {
                 return Ok(false);

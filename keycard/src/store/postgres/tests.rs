@@ -17,6 +17,12 @@ async fn migrated(db: &TestDb) -> Database {
     database
 }
 
+/// A second node's token store on the database of `db`: its own pool.
+async fn other_node(db: &TestDb) -> Arc<PgTokenStore> {
+    let database = Database::connect(&db.url, None).await.unwrap();
+    Arc::new(database.tokens(Arc::new(SystemClock)).await.unwrap())
+}
+
 /// A throwaway database, or return (skipped, with a message) when there is no server.
 macro_rules! test_db {
     ($name:literal) => {
@@ -140,14 +146,7 @@ async fn a_revocation_on_one_node_reaches_the_other_by_notification() {
             .await
             .unwrap(),
     );
-    let b = Arc::new(
-        Database::connect(&db.url, None)
-            .await
-            .unwrap()
-            .tokens(Arc::new(SystemClock))
-            .await
-            .unwrap(),
-    );
+    let b = other_node(&db).await;
     let _watching = b.watch();
     // Listening before the revocation is made.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -174,14 +173,7 @@ async fn two_uses_of_one_refresh_token_on_two_nodes_never_both_succeed() {
     let db = test_db!("two_uses_of_one_refresh_token_on_two_nodes_never_both_succeed");
     let database = migrated(&db).await;
     let a = Arc::new(database.tokens(Arc::new(SystemClock)).await.unwrap());
-    let b = Arc::new(
-        Database::connect(&db.url, None)
-            .await
-            .unwrap()
-            .tokens(Arc::new(SystemClock))
-            .await
-            .unwrap(),
-    );
+    let b = other_node(&db).await;
     let ttl = Duration::from_secs(600);
     let until = SystemClock.now() + 700;
     for round in 0..20 {

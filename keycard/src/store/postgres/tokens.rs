@@ -4,9 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 use tokio_postgres::AsyncMessage;
 
 use crate::clock::Clock;
@@ -16,7 +13,7 @@ use crate::jwt::revocations::{Listed, Revocations};
 use crate::jwt::verifier::RevocationCheck;
 use crate::store::StoreFuture;
 use crate::store::postgres::{Database, RESYNC, db_error, migrations};
-use crate::store::tokens::{RefreshError, Rotation, TokenStore};
+use crate::store::tokens::{RefreshError, Rotation, TokenStore, refresh_key};
 
 /// The channel every revocation is announced on.
 const CHANNEL: &str = "keycard_revocations";
@@ -39,10 +36,6 @@ impl std::fmt::Debug for PgTokenStore {
             .field("db", &self.inner.db)
             .finish_non_exhaustive()
     }
-}
-
-fn hash_refresh(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
 fn secs(v: u64) -> i64 {
@@ -380,7 +373,7 @@ impl TokenStore for PgTokenStore {
                     "INSERT INTO keycard.refresh_tokens (hash, name, sid, issued, expires) \
                      VALUES ($1, $2, $3, $4, $5)",
                     &[
-                        &hash_refresh(&token),
+                        &refresh_key(&token),
                         &user,
                         &sid,
                         &secs(issued_at),
@@ -402,7 +395,7 @@ impl TokenStore for PgTokenStore {
         Box::pin(async move {
             let doing = "cannot rotate the refresh token";
             let now = self.now();
-            let key = hash_refresh(token);
+            let key = refresh_key(token);
             let mut client = self.inner.db.client().await?;
             let tx = client.transaction().await.map_err(fail(doing))?;
             // The row locked until the end: a second use of the same token, on any
@@ -454,7 +447,7 @@ impl TokenStore for PgTokenStore {
                 "INSERT INTO keycard.refresh_tokens (hash, name, sid, issued, expires) \
                  VALUES ($1, $2, $3, $4, $5)",
                 &[
-                    &hash_refresh(&next),
+                    &refresh_key(&next),
                     &user,
                     &sid,
                     &secs(now.max(cutoff)),
@@ -475,7 +468,7 @@ impl TokenStore for PgTokenStore {
     fn revoke_refresh<'a>(&'a self, token: &'a str, session_until: u64) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let doing = "cannot revoke the refresh token";
-            let key = hash_refresh(token);
+            let key = refresh_key(token);
             let mut client = self.inner.db.client().await?;
             let tx = client.transaction().await.map_err(fail(doing))?;
             let Some(row) = tx
