@@ -263,6 +263,25 @@ async fn the_failed_login_limit_is_shared_by_every_node() {
         granted += usize::from(t.await.unwrap());
     }
     assert_eq!(granted, 4);
+
+    // A bucket untouched for a day is forgotten: carol may try again.
+    let client = database.client().await.unwrap();
+    client
+        .execute(
+            "UPDATE keycard.login_buckets SET at = at - 90000 WHERE name = 'carol'",
+            &[],
+        )
+        .await
+        .unwrap();
+    a.prune_buckets().await.unwrap();
+    let left = client
+        .query_one(
+            "SELECT count(*) FROM keycard.login_buckets WHERE name = 'carol'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.get::<_, i64>(0), 0);
 }
 
 #[test]

@@ -60,8 +60,7 @@ impl PgUserStore {
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    /// Re-reads the distinct hash kinds, and forgets failed-login buckets untouched for a
-    /// day (full again long since, at any rate worth having).
+    /// Re-reads the distinct hash kinds.
     pub async fn refresh_kinds(&self) -> Result<(), Error> {
         let rows = self
             .db
@@ -74,6 +73,14 @@ impl PgUserStore {
             .await
             .map_err(|e| db_error("cannot read the hash kinds", &e))?;
         let kinds: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+
+        *crate::sync::write(&self.kinds) = Arc::from(kinds);
+        Ok(())
+    }
+
+    /// Forgets the failed-login buckets untouched for a day (full again long since, at
+    /// any rate worth having).
+    pub async fn prune_buckets(&self) -> Result<(), Error> {
         self.db
             .client()
             .await?
@@ -84,11 +91,11 @@ impl PgUserStore {
             )
             .await
             .map_err(|e| db_error("cannot prune the login buckets", &e))?;
-        *crate::sync::write(&self.kinds) = Arc::from(kinds);
         Ok(())
     }
 
-    /// Starts a task that calls [`refresh_kinds`](Self::refresh_kinds) every [`RESYNC`].
+    /// Starts a task that calls [`refresh_kinds`](Self::refresh_kinds) and
+    /// [`prune_buckets`](Self::prune_buckets) every [`RESYNC`].
     pub fn watch(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let store = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -100,6 +107,9 @@ impl PgUserStore {
                 let Some(store) = store.upgrade() else { return };
                 if let Err(e) = store.refresh_kinds().await {
                     tracing::warn!(error = %e, "user store: hash kinds not refreshed");
+                }
+                if let Err(e) = store.prune_buckets().await {
+                    tracing::debug!(error = %e, "user store: login buckets not pruned");
                 }
             }
         })
