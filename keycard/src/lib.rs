@@ -36,7 +36,8 @@
 //!
 //! - `jwt/`: the JWT core, no HTTP and no storage — keys and algorithms ([`SigningKey`],
 //!   [`VerifyingKey`]), the HS256 [`Secret`], [`Claims`], the [`Issuer`], the
-//!   [`Verifier`] and a remote issuer's keys ([`RemoteJwks`]).
+//!   [`Verifier`], a remote issuer's keys ([`RemoteJwks`]) and its signed revocation feed
+//!   ([`jwt::revocation_feed`]).
 //! - [`auth`]: the verifying middleware ([`AuthLayer`]), the one request decision shared
 //!   with gateway mode and forward auth, path normalization ([`auth::path`]), the
 //!   [`Rules`], the role guard ([`RequireRoleLayer`]) and the [`Claims`] extractors.
@@ -45,7 +46,8 @@
 //!   ([`login::password`]).
 //! - [`store`]: the two store traits, [`UserStore`] and [`TokenStore`], and
 //!   [`store::Accounts`]; in `store/file/` their default implementations, durable JSON
-//!   files ([`FileUserStore`], [`FileTokenStore`]).
+//!   files ([`FileUserStore`], [`FileTokenStore`]); in `store/postgres/` (feature
+//!   `postgres`) the same on PostgreSQL, for several issuers on one database.
 //! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`server::App`]),
 //!   gateway mode ([`Gateway`]), forward auth ([`server::forward_auth()`]) and the JSON errors.
 //! - `clock`, `duration`, `error`, `random`, `sync`: time, `7d` / `10/m` parsing, errors,

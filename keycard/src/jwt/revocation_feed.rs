@@ -10,7 +10,7 @@
 //! and each per-user cut-off for as long as a token issued before it could still verify
 //! (the maximum lifetime plus the leeway).
 //!
-//! Usernames appear only as [`name_key`]s (salted SHA-256), so the public feed is not a
+//! Usernames appear only as salted SHA-256 keys (`name_key`), so the public feed is not a
 //! list of users; a guess can still be checked against it, so where usernames are
 //! secret, serve the feed to the nodes only (a rule at the front proxy, a private
 //! network).
