@@ -720,3 +720,49 @@ fn the_database_server_stopped_and_started_under_load() {
         issuer.log()
     );
 }
+
+#[test]
+fn a_node_started_before_its_issuer_serves_once_the_issuer_is_up() {
+    let env = Env::new();
+    let key = env.run(
+        &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"],
+        "",
+    );
+    assert!(key.status.success());
+    env.add_user("alice", "user", "alice-password");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("http://{listen}/.well-known/jwks.json");
+    let node = env.serve_with(
+        env.cmd(),
+        &[
+            "--jwks-url",
+            &url,
+            "--jwks-refetch-interval",
+            "1s",
+            "--revocation-refresh",
+            "1s",
+        ],
+    );
+    assert!(node.log().contains("no keys yet"), "{}", node.log());
+    let issuer = env.serve_with(env.cmd(), &["--signing-key", "k.pem", "--listen", &listen]);
+    let token = issuer.token("alice", "alice-password");
+    // Neither a token nor a request is needed to find the keys: the refresher retries
+    // every refetch interval while it holds none.
+    assert!(
+        eventually(Duration::from_secs(5), || node
+            .log()
+            .contains("JWKS refreshed")),
+        "{}",
+        node.log()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || status(&node, &token) == 200),
+        "{}",
+        node.log()
+    );
+}

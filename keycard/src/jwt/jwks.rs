@@ -171,16 +171,20 @@ impl RemoteJwks {
         Ok(fetched.body)
     }
 
-    /// Refetches every `refresh_every`, for as long as the returned task runs.
+    /// Refetches every `refresh_every` (every `min_refetch` while it holds no key), for as
+    /// long as the returned task runs.
     pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let jwks = Arc::downgrade(self);
-        let every = self.refresh_every;
+        let (every, retry) = (self.refresh_every, self.min_refetch);
         tokio::spawn(async move {
-            // The caller fetched at start; the first refresh is one interval later.
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                // The caller fetched at start; the next refresh is one interval later, or
+                // one refetch interval while no key is held yet (the issuer was down at
+                // start): a node must not wait minutes for its first keys.
+                let Some(held) = jwks.upgrade().map(|j| j.keys().len()) else {
+                    break;
+                };
+                tokio::time::sleep(if held == 0 { retry } else { every }).await;
                 let Some(jwks) = jwks.upgrade() else { break };
                 match jwks.refresh().await {
                     Ok(n) => tracing::info!(url = %jwks.url(), keys = n, "JWKS refreshed"),
