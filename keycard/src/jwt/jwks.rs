@@ -177,13 +177,10 @@ impl RemoteJwks {
         let jwks = Arc::downgrade(self);
         let (every, retry) = (self.refresh_every, self.min_refetch);
         tokio::spawn(async move {
-            loop {
-                // The caller fetched at start; the next refresh is one interval later, or
-                // one refetch interval while no key is held yet (the issuer was down at
-                // start): a node must not wait minutes for its first keys.
-                let Some(held) = jwks.upgrade().map(|j| j.keys().len()) else {
-                    break;
-                };
+            // The caller fetched at start; the next refresh is one interval later, or
+            // one refetch interval while no key is held yet (the issuer was down at
+            // start): a node must not wait minutes for its first keys.
+            while let Some(held) = jwks.upgrade().map(|j| j.keys().len()) {
                 tokio::time::sleep(if held == 0 { retry } else { every }).await;
                 let Some(jwks) = jwks.upgrade() else { break };
                 match jwks.refresh().await {
