@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use keycard::jwt::RevocationFeed;
-use keycard::server::App;
+use keycard::server::{App, Readiness};
 use keycard::{Hasher, RemoteJwks, TokenService, Verifier};
 
 use crate::Failure;
@@ -77,7 +77,8 @@ pub async fn run(
                 stores.shown,
                 stores.count
             );
-            (App::issuer(endpoint, verifier), banner)
+            let readiness = stores.readiness.clone();
+            (App::issuer(endpoint, verifier).readiness(readiness), banner)
         }
         Mode::VerifyOnly {
             jwks_url,
@@ -99,6 +100,15 @@ pub async fn run(
             };
             background.push(jwks.spawn_refresher());
             let mut verifier = claims_checks(Verifier::from_jwks(jwks.clone()));
+            let keys = jwks.clone();
+            let mut readiness = Readiness::new().check("keys", move || {
+                let held = keys.keys().len();
+                async move {
+                    (held > 0)
+                        .then_some(())
+                        .ok_or("no verification keys from the issuer yet")
+                }
+            });
             let revocations = match feed {
                 None => {
                     tracing::warn!(
@@ -128,6 +138,15 @@ pub async fn run(
                     };
                     let shown = format!("{got} {}", feed.url());
                     background.push(feed.spawn_poller());
+                    let watched = feed.clone();
+                    readiness = readiness.check("revocations", move || {
+                        let stale = watched.is_stale();
+                        async move {
+                            (!stale)
+                                .then_some(())
+                                .ok_or("the issuer's revocation feed is stale")
+                        }
+                    });
                     verifier = verifier.with_revocations(feed);
                     shown
                 }
@@ -135,7 +154,7 @@ pub async fn run(
             let banner = format!(
                 "verify-only, algorithm -, key id -, keys from {jwks_url}: {found}, {revocations}"
             );
-            (App::verify_only(verifier), banner)
+            (App::verify_only(verifier).readiness(readiness), banner)
         }
     };
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keycard::clock::SystemClock;
+use keycard::server::Readiness;
 use keycard::store::{Accounts, TokenStore, UserStore, token_store_path};
 use keycard::{FileTokenStore, FileUserStore};
 use zeroize::Zeroizing;
@@ -90,6 +91,8 @@ pub struct Stores {
     /// How many users there are now.
     pub count: u64,
     watchers: Vec<Box<dyn FnOnce() -> tokio::task::JoinHandle<()> + Send>>,
+    /// What `/readyz` checks of them.
+    pub readiness: Readiness,
 }
 
 impl Stores {
@@ -107,7 +110,32 @@ impl Stores {
                 );
                 let count = users.len() as u64;
                 let (u, t) = (users.clone(), tokens.clone());
+                let (users_file, tokens_file) = (path.clone(), token_store_path(path));
+                let readiness = Readiness::new()
+                    .check("users", move || {
+                        let path = users_file.clone();
+                        async move {
+                            FileUserStore::read(&path).map(|_| ()).map_err(|e| {
+                                tracing::warn!(error = %e, "the users file cannot be read");
+                                "the users file cannot be read"
+                            })
+                        }
+                    })
+                    .check("tokens", move || {
+                        let path = tokens_file.clone();
+                        async move {
+                            match std::fs::read(&path) {
+                                Ok(_) => Ok(()),
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "the token store cannot be read");
+                                    Err("the token store cannot be read")
+                                }
+                            }
+                        }
+                    });
                 Ok(Self {
+                    readiness,
                     users,
                     tokens,
                     shown: path.display().to_string(),
@@ -125,6 +153,7 @@ impl Stores {
                     .await
                     .context("cannot open the database")?;
                 db.migrate().await.context("cannot open the database")?;
+                let shown = db.shown().to_owned();
                 let users = Arc::new(db.users().await.context("cannot open the database")?);
                 let tokens = Arc::new(
                     db.tokens(Arc::new(SystemClock))
@@ -133,10 +162,20 @@ impl Stores {
                 );
                 let count = users.count().await.context("cannot open the database")?;
                 let (u, t) = (users.clone(), tokens.clone());
+                let readiness = Readiness::new().check("database", move || {
+                    let db = db.clone();
+                    async move {
+                        db.ping().await.map_err(|e| {
+                            tracing::warn!(error = %e, "the database does not answer");
+                            "the database does not answer"
+                        })
+                    }
+                });
                 Ok(Self {
+                    readiness,
                     users,
                     tokens,
-                    shown: db.shown().to_owned(),
+                    shown: shown.clone(),
                     count,
                     watchers: vec![Box::new(move || u.watch()), Box::new(move || t.watch())],
                 })

@@ -693,6 +693,12 @@ fn the_database_server_stopped_and_started_under_load() {
         assert!(r.header("retry-after").is_some());
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(revoke(&issuer, &kept).status, 503);
+        let r = issuer.get("/readyz", None);
+        assert_eq!(
+            (r.status, r.json()["error_description"].as_str()),
+            (503, Some("database: the database does not answer"))
+        );
+        assert_eq!(issuer.get("/healthz", None).status, 200);
         std::thread::sleep(Duration::from_secs(2));
         server.up();
         assert!(
@@ -703,6 +709,7 @@ fn the_database_server_stopped_and_started_under_load() {
             "back by itself: {}",
             issuer.log()
         );
+        assert_eq!(issuer.get("/readyz", None).status, 200, "ready again");
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!(
             "{} verifications answered while the server stopped and started",

@@ -24,4 +24,5 @@ mod keys;
 mod lifecycle;
 mod nginx;
 mod node_interop;
+mod ops;
 mod serve;

@@ -20,16 +20,18 @@ use crate::login::endpoint::TokenEndpoint;
 use crate::server::errors::{method_not_allowed, not_found};
 use crate::server::forward_auth::{ForwardAuthHeaders, forward_auth};
 use crate::server::gateway::{Gateway, IdentityHeaders};
+use crate::server::ready::{Readiness, readyz};
 use crate::server::serve::{ServerLimits, head_limits, request_timeout};
 use crate::store::users::UserStore;
 
-/// Paths that are always public: `/token`, `/healthz`, `/.well-known/jwks.json`, the
+/// Paths that are always public: `/token`, `/healthz`, `/readyz`, `/.well-known/jwks.json`, the
 /// revocation feed (signed, and nothing in it is secret: token ids, session ids and
 /// usernames with a cut-off), and `/auth/verify` (which judges the request it is asked
 /// about itself).
-pub const ALWAYS_PUBLIC: [&str; 5] = [
+pub const ALWAYS_PUBLIC: [&str; 6] = [
     "/token",
     "/healthz",
+    "/readyz",
     "/.well-known/jwks.json",
     FEED_PATH,
     "/auth/verify",
@@ -79,6 +81,7 @@ pub struct App {
     gateway: Option<Gateway>,
     identity: IdentityHeaders,
     forward_auth: ForwardAuthHeaders,
+    readiness: Readiness,
 }
 
 impl App {
@@ -118,6 +121,7 @@ impl App {
             gateway: None,
             identity: IdentityHeaders::default(),
             forward_auth: ForwardAuthHeaders::default(),
+            readiness: Readiness::new(),
         }
     }
 
@@ -158,6 +162,12 @@ impl App {
         self
     }
 
+    /// What `/readyz` checks (by default nothing: ready whenever it answers).
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
     /// The router, ready for [`serve`](crate::serve).
     pub fn into_router(self) -> Router {
         let Self {
@@ -169,7 +179,9 @@ impl App {
             gateway,
             identity,
             forward_auth: forward_headers,
+            readiness,
         } = self;
+        let readiness = Arc::new(readiness);
         let forward = forward_auth(
             verifier.clone(),
             Arc::new(rules.clone()),
@@ -182,6 +194,7 @@ impl App {
         let routes = routes
             .route("/me", get(me))
             .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(move || readyz(readiness.clone())))
             .merge(forward);
         let routes = match gateway {
             Some(gateway) => {

@@ -24,6 +24,8 @@ pub(crate) mod forward_auth;
 #[cfg(feature = "server")]
 pub(crate) mod gateway;
 #[cfg(feature = "server")]
+pub(crate) mod ready;
+#[cfg(feature = "server")]
 pub(crate) mod serve;
 
 #[cfg(feature = "server")]
@@ -33,6 +35,8 @@ pub use errors::{method_not_allowed, not_found};
 pub use forward_auth::{ForwardAuthHeaders, forward_auth};
 #[cfg(feature = "server")]
 pub use gateway::{Gateway, IdentityHeaders};
+#[cfg(feature = "server")]
+pub use ready::{CHECK_TIMEOUT, Readiness};
 #[cfg(feature = "server")]
 pub use serve::{ServerLimits, serve};
 

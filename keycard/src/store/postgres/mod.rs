@@ -164,6 +164,16 @@ impl Database {
         Ok(db)
     }
 
+    /// Checks that the database answers now (`SELECT 1` on a pooled connection).
+    pub async fn ping(&self) -> Result<(), Error> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| db_error("no answer", &e))?;
+        Ok(())
+    }
+
     /// Where the database is (host, port and name; never the password).
     pub fn shown(&self) -> &str {
         &self.shown
