@@ -69,6 +69,16 @@ pub struct GlobalArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
 
+    /// Log lines on stderr: text (for people) or json (one object per line, for machines; the users commands then also write their audit events)
+    #[arg(
+        long,
+        global = true,
+        env = "KEYCARD_LOG_FORMAT",
+        value_name = "text|json"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+
     /// A file holding the database password (its first line)
     #[arg(
         long,
@@ -454,6 +464,7 @@ fn default_of(id: &str) -> Option<String> {
         "argon2_iterations" => policy.iterations().to_string(),
         "argon2_parallelism" => policy.parallelism().to_string(),
         "listen" => DEFAULT_LISTEN.to_owned(),
+        "log_format" => "text".to_owned(),
         "jwks_refresh" => format_duration(RemoteJwks::DEFAULT_REFRESH),
         "jwks_refetch_interval" => format_duration(RemoteJwks::DEFAULT_MIN_REFETCH),
         "revocation_feed" => format!("{FEED_PATH} beside the JWKS"),

@@ -31,6 +31,15 @@ pub fn users_path(global: &GlobalArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_USERS))
 }
 
+/// Whether log lines are JSON (`--log-format json`) rather than text.
+pub fn json_logs(global: &GlobalArgs) -> anyhow::Result<bool> {
+    match non_empty(global.log_format.as_deref()) {
+        None | Some("text") => Ok(false),
+        Some("json") => Ok(true),
+        Some(other) => bail!("--log-format {other:?}: use text or json"),
+    }
+}
+
 /// The Argon2id policy for new hashes.
 pub fn password_policy(global: &GlobalArgs) -> anyhow::Result<PasswordPolicy> {
     let d = PasswordPolicy::OWASP;
@@ -99,6 +108,8 @@ pub struct ServeConfig {
     pub policy: PasswordPolicy,
     /// Files holding secrets that other users can read: warned about at start.
     pub exposed: Vec<String>,
+    /// Log lines as JSON objects rather than text.
+    pub json_logs: bool,
 }
 
 /// `path`'s description if other users may read it (any group or other permission bit).
@@ -267,6 +278,7 @@ impl ServeConfig {
         let proxies = TrustedProxies::new(blocks);
         let gateway = gateway.map(|g| g.with_trusted_proxies(proxies.clone()));
         Ok(Self {
+            json_logs: json_logs(global)?,
             listen,
             users,
             mode,

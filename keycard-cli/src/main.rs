@@ -77,7 +77,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let args = file.serve(args).map_err(Failure::Config)?;
             let mut config =
                 ServeConfig::resolve(&global, &args, &file).map_err(Failure::Config)?;
-            init_logging();
+            init_logging(config.json_logs);
             let (demo, location) = if args.demo {
                 let demo = demo::Demo::prepare(&mut config).map_err(Failure::Runtime)?;
                 (Some(demo), stores::Location::File(config.users.clone()))
@@ -94,6 +94,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tokens {
             command: cli::TokensCommand::Revoke { jti, until },
         } => current_thread(async {
+            if config::json_logs(&global).map_err(Failure::Config)? {
+                init_logging(true);
+            }
             let stores = stores::Stores::open(&location)
                 .await
                 .map_err(Failure::Config)?;
@@ -102,6 +105,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .revoke_token(&jti, until)
                 .await
                 .map_err(|e| Failure::Runtime(e.into()))?;
+            users_cmd::audit("token.revoke", "-", None);
             eprintln!("token {jti} revoked until {until}");
             Ok(())
         }),
@@ -110,6 +114,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => current_thread(async { stores::migrate(&location).await.map_err(Failure::Config) }),
         Command::Users { command } => {
             let policy = config::password_policy(&global).map_err(Failure::Config)?;
+            // In JSON mode the changes are also audit events (`keycard::audit`).
+            if config::json_logs(&global).map_err(Failure::Config)? {
+                init_logging(true);
+            }
             users_cmd::run(command, &location, policy)
         }
     }
@@ -124,16 +132,26 @@ fn current_thread(work: impl Future<Output = Result<(), Failure>>) -> Result<(),
         .block_on(work)
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by `RUST_LOG`: text, or one JSON object per line with stable
+/// names (`timestamp`, `level`, `target`, `fields.message`, the event's fields, and the
+/// request's span: `span.request_id`, `span.method`, `span.path`, `span.peer`).
+fn init_logging(json: bool) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|s| s.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .try_init();
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if json {
+        let fmt = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr);
+        registry.with(fmt).try_init()
+    } else {
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal());
+        registry.with(fmt).try_init()
+    };
 }

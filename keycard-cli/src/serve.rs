@@ -181,7 +181,11 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.into()))?;
-    eprintln!("keycard listening on http://{addr} ({banner})");
+    if config.json_logs {
+        tracing::info!("keycard listening on http://{addr} ({banner})");
+    } else {
+        eprintln!("keycard listening on http://{addr} ({banner})");
+    }
     if let Some(demo) = demo {
         demo.print(addr);
     }

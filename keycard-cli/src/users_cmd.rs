@@ -57,6 +57,7 @@ async fn run_async(
             let password = read_password(password_stdin)?;
             let hash = policy.hash(&password)?;
             accounts.add(&name, &role, hash).await?;
+            audit("user.add", &name, Some(&role));
             eprintln!("added user {name} with role {role} to {at}");
         }
         UsersCommand::Passwd {
@@ -69,14 +70,17 @@ async fn run_async(
             let password = read_password(password_stdin)?;
             let hash = policy.hash(&password)?;
             accounts.set_password(&name, hash).await?;
+            audit("user.passwd", &name, None);
             eprintln!("changed the password of {name}; their earlier tokens no longer work");
         }
         UsersCommand::SetRole { name, role } => {
             accounts.set_role(&name, &role).await?;
+            audit("user.set_role", &name, Some(&role));
             eprintln!("{name} now has role {role}; their earlier tokens no longer work");
         }
         UsersCommand::Remove { name } => {
             accounts.remove(&name).await?;
+            audit("user.remove", &name, None);
             eprintln!("removed user {name}");
         }
         UsersCommand::RevokeAll { name } => {
@@ -84,6 +88,7 @@ async fn run_async(
                 bail!("no user named {name:?} in {at}");
             }
             accounts.revoke_all(&name).await?;
+            audit("user.revoke_all", &name, None);
             eprintln!("every token issued to {name} so far is revoked");
         }
         UsersCommand::List { json } => list(&accounts, json).await?,
@@ -117,8 +122,14 @@ async fn import(accounts: &Accounts, file: &Path, at: &str) -> anyhow::Result<()
     let (mut added, mut replaced, mut unchanged) = (0, 0, 0);
     for user in users.iter() {
         match accounts.import(user.clone()).await? {
-            Put::Added => added += 1,
-            Put::Replaced => replaced += 1,
+            Put::Added => {
+                added += 1;
+                audit("user.import_add", user.name(), Some(user.role()));
+            }
+            Put::Replaced => {
+                replaced += 1;
+                audit("user.import_replace", user.name(), Some(user.role()));
+            }
             Put::Unchanged => unchanged += 1,
         }
     }
@@ -132,6 +143,15 @@ async fn import(accounts: &Accounts, file: &Path, at: &str) -> anyhow::Result<()
         users.len()
     );
     Ok(())
+}
+
+/// A user change as an audit event (`keycard::audit`; written only with
+/// `--log-format json`): which change, whose account, and who ran the command.
+pub fn audit(event: &'static str, user: &str, role: Option<&str>) {
+    let by = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "-".to_owned());
+    tracing::info!(target: "keycard::audit", event, user, role, by = %by, via = "cli");
 }
 
 #[derive(Serialize)]

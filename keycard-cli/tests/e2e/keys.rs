@@ -282,7 +282,7 @@ fn forged_kids_cannot_make_a_node_hammer_the_issuer() {
             .log()
             .lines()
             .filter(|l| {
-                l.contains("uri=/.well-known/jwks.json") && l.contains("started processing")
+                l.contains("path=/.well-known/jwks.json") && l.contains("started processing")
             })
             .count()
     };

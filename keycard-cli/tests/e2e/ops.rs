@@ -84,3 +84,181 @@ fn a_verify_only_node_is_ready_once_it_holds_keys_and_fresh_revocations() {
             == "revocations: the issuer's revocation feed is stale"
     }));
 }
+
+/// The server's stderr, each line parsed as JSON (a line that is not fails the test).
+fn json_lines(server: &crate::harness::Server) -> Vec<serde_json::Value> {
+    server
+        .log()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn audit_events(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l["target"] == "keycard::audit")
+        .collect()
+}
+
+#[test]
+fn json_logs_carry_request_ids_and_audit_events_and_never_a_secret() {
+    let env = Env::new();
+    env.add_user("alice", "admin", "alice-password");
+    let echo = crate::harness::Echo::start();
+    let server = env.serve(&[
+        "--log-format",
+        "json",
+        "--refresh-ttl",
+        "1h",
+        "--upstream",
+        &format!("http://{}", echo.addr),
+    ]);
+    let login = server.post(
+        "/token",
+        "application/json",
+        r#"{"username":"alice","password":"alice-password"}"#,
+        "X-Request-Id: login-7\r\n",
+    );
+    let (access, refresh) = (
+        login.json()["access_token"].as_str().unwrap().to_owned(),
+        login.json()["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(server.login("alice", "wrong-password").status, 401);
+    assert_eq!(
+        server.login("typed-my-password-here", "x-password").status,
+        401
+    );
+    let r = server.post(
+        "/token",
+        "application/x-www-form-urlencoded",
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        "",
+    );
+    assert_eq!(r.status, 200);
+    let fresh = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = server.post(
+        "/revoke",
+        "application/x-www-form-urlencoded",
+        &format!("token={access}"),
+        &format!("Authorization: Bearer {fresh}\r\n"),
+    );
+    assert_eq!(r.status, 200);
+
+    // A request id given is kept, logged and passed to the upstream; one that is not
+    // sane is replaced; none given, one is made.
+    let r = server.request(
+        format!(
+            "GET /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {fresh}\r\nX-Request-Id: trace-42\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-request-id"), Some("trace-42"));
+    assert_eq!(
+        crate::harness::echoed(&r.json(), "x-request-id"),
+        Some("trace-42")
+    );
+    let long = "x".repeat(200);
+    let r = server.request(
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nX-Request-Id: {long}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let made = r.header("x-request-id").unwrap().to_owned();
+    assert!(made != long && (16..=64).contains(&made.len()), "{made}");
+    let r = server.get("/healthz", None);
+    assert!(r.header("x-request-id").is_some_and(|id| id != made));
+
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = json_lines(&server);
+    for l in &lines {
+        assert!(l["timestamp"].is_string() && l["level"].is_string(), "{l}");
+    }
+    let events = audit_events(&lines);
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["fields"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "login.success",
+            "login.failure",
+            "login.failure",
+            "token.refresh",
+            "token.revoke"
+        ]
+    );
+    let success = events[0];
+    assert_eq!(success["fields"]["user"], "alice");
+    assert_eq!(success["fields"]["client"], "127.0.0.1");
+    assert!(success["span"]["request_id"].is_string(), "{success}");
+    assert_eq!(
+        events[1]["fields"]["user"], "alice",
+        "a known user's failure names them"
+    );
+    assert!(
+        events[2]["fields"].get("user").is_none(),
+        "an unknown name is not logged"
+    );
+    assert_eq!(events[4]["fields"]["by"], "alice");
+    assert_eq!(
+        success["span"]["request_id"], "login-7",
+        "the request's lines carry its id"
+    );
+    assert_eq!(success["span"]["path"], "/token");
+    let all = server.log();
+    for secret in [
+        "alice-password",
+        "wrong-password",
+        "typed-my-password-here",
+        &access,
+        &refresh,
+        &fresh,
+        crate::harness::SECRET,
+    ] {
+        assert!(!all.contains(secret), "{secret} in the log");
+    }
+    assert!(!all.contains("$argon2id"), "no hash in the log");
+}
+
+#[test]
+fn user_changes_are_audit_events_in_json_mode() {
+    let env = Env::new();
+    let out = env.run(
+        &[
+            "users",
+            "add",
+            "carol",
+            "--role",
+            "ops",
+            "--password-stdin",
+            "--log-format",
+            "json",
+        ],
+        "carol-password\n",
+    );
+    assert!(out.status.success());
+    let err = crate::harness::stderr(&out);
+    let event: serde_json::Value = err
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .unwrap_or_else(|| panic!("no JSON line: {err}"));
+    assert_eq!(event["target"], "keycard::audit");
+    assert_eq!(
+        (
+            event["fields"]["event"].as_str(),
+            event["fields"]["user"].as_str(),
+            event["fields"]["role"].as_str()
+        ),
+        (Some("user.add"), Some("carol"), Some("ops"))
+    );
+    assert!(!err.contains("carol-password"));
+    // Text mode: the one human line only.
+    let out = env.run(&["users", "set-role", "carol", "admin"], "");
+    assert_eq!(crate::harness::stderr(&out).trim().lines().count(), 1);
+    let bad = env.run(&["users", "list", "--log-format", "xml"], "");
+    assert_eq!(bad.status.code(), Some(2));
+}

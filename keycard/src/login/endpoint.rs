@@ -204,13 +204,14 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
             ext.get::<MockConnectInfo<SocketAddr>>()
                 .map(|MockConnectInfo(addr)| addr.ip())
         });
-    if let Some(peer) = peer {
-        let client = ep.proxies.client(peer, req.headers());
-        if let Err(retry) = ep.per_ip.acquire(&client_addr::bucket(client)) {
-            tracing::info!(%client, "login throttled for this address");
-            return slow_down(retry);
-        }
+    let client = peer.map(|peer| ep.proxies.client(peer, req.headers()));
+    if let Some(client) = client
+        && let Err(retry) = ep.per_ip.acquire(&client_addr::bucket(client))
+    {
+        audit!("login.failure", reason = "rate_limited_address", %client);
+        return slow_down(retry);
     }
+    let client = client.map_or_else(|| "-".to_owned(), |c| c.to_string());
     let (parts, body) = req.into_parts();
     let (kind, bytes) = match read_body(&parts.headers, body).await {
         Ok(read) => read,
@@ -218,9 +219,9 @@ async fn token<U: UserStore>(State(ep): State<Arc<TokenEndpoint<U>>>, req: Reque
     };
     match parse_body(kind, &bytes) {
         Ok(Grant::Password { username, password }) => {
-            ep.login(username, password, &parts.headers).await
+            ep.login(username, password, &parts.headers, &client).await
         }
-        Ok(Grant::Refresh { token }) => ep.refresh(token).await,
+        Ok(Grant::Refresh { token }) => ep.refresh(token, &client).await,
         Err(refusal) => refusal.into_response(),
     }
 }

@@ -29,6 +29,14 @@
 //! # Ok(()) }
 //! ```
 
+/// An audit event: target `keycard::audit`, level INFO, a stable `event` name and fields
+/// that never hold a password, a token or a hash (README, "Operating Keycard").
+macro_rules! audit {
+    ($event:literal $(, $($field:tt)*)?) => {
+        tracing::info!(target: "keycard::audit", event = $event $(, $($field)*)?)
+    };
+}
+
 pub(crate) mod body;
 pub(crate) mod client_addr;
 pub(crate) mod endpoint;

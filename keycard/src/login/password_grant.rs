@@ -18,11 +18,13 @@ impl<U: UserStore> TokenEndpoint<U> {
         username: String,
         password: Zeroizing<String>,
         headers: &HeaderMap,
+        client: &str,
     ) -> Response {
         // Taken before any work, given back on success: a throttled attempt costs no hash
         // and, being per name whether or not it exists, says nothing about existence.
         let name_key = self.name_keys.hash_one(&username);
         if let Err(retry) = self.per_user.acquire(&name_key) {
+            audit!("login.failure", reason = "rate_limited_user", client);
             return slow_down(retry);
         }
         // Then the bucket every node on the store shares, if it keeps one: the limit
@@ -33,10 +35,12 @@ impl<U: UserStore> TokenEndpoint<U> {
                 Ok(None | Some(Ok(()))) => {}
                 Ok(Some(Err(retry))) => {
                     self.per_user.refund(&name_key);
+                    audit!("login.failure", reason = "rate_limited_user", client);
                     return slow_down(retry);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "user store unavailable");
+                    audit!("login.failure", reason = "store_unavailable", client);
                     self.per_user.refund(&name_key);
                     return unavailable(1, "the user store is unavailable");
                 }
@@ -54,6 +58,7 @@ impl<U: UserStore> TokenEndpoint<U> {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(error = %e, "user store lookup failed");
+                audit!("login.failure", reason = "store_unavailable", client);
                 refund().await;
                 return unavailable(1, "the user store is unavailable");
             }
@@ -66,17 +71,29 @@ impl<U: UserStore> TokenEndpoint<U> {
             .is_err()
         {
             refund().await;
+            audit!("login.failure", reason = "queue_full", client);
             return unavailable(1, "too many logins in progress; retry shortly");
         }
         let verdict = match self.hasher.verify(password.clone(), stored.clone()).await {
             Ok(v) => v,
             Err(_busy) => {
                 refund().await;
+                audit!("login.failure", reason = "queue_full", client);
                 return unavailable(1, "too many logins in progress; retry shortly");
             }
         };
         let (Some(_), true) = (&user, verdict.matched) else {
-            tracing::info!(known_user = stored.is_some(), "login failed");
+            // The attempted name only if it is a user's: a password typed into the
+            // username field must not reach the logs.
+            match &user {
+                Some(u) => audit!(
+                    "login.failure",
+                    reason = "invalid_grant",
+                    user = u.name(),
+                    client
+                ),
+                None => audit!("login.failure", reason = "invalid_grant", client),
+            }
             return invalid_grant();
         };
         // The hash took a while: a `users passwd`, `set-role` or `remove` may have landed
@@ -85,7 +102,7 @@ impl<U: UserStore> TokenEndpoint<U> {
         let user = match self.users.find(&username).await {
             Ok(Some(now)) if Some(now.password_hash()) == stored.as_deref() => now,
             Ok(_) => {
-                tracing::info!("login failed: the user changed while the password was checked");
+                audit!("login.failure", reason = "user_changed", user = %username, client);
                 return invalid_grant();
             }
             Err(e) => {
@@ -99,14 +116,31 @@ impl<U: UserStore> TokenEndpoint<U> {
         {
             self.upgrade_hash(user.name().to_owned(), old, password);
         }
-        self.grant(
-            user.name(),
-            user.role(),
-            crate::random::id(),
-            None,
-            Some(headers),
-        )
-        .await
+        let res = self
+            .grant(
+                user.name(),
+                user.role(),
+                crate::random::id(),
+                None,
+                Some(headers),
+            )
+            .await;
+        if res.status().is_success() {
+            audit!(
+                "login.success",
+                user = user.name(),
+                role = user.role(),
+                client
+            );
+        } else {
+            audit!(
+                "login.failure",
+                reason = "store_unavailable",
+                user = user.name(),
+                client
+            );
+        }
+        res
     }
     /// Re-hashes a bcrypt or outdated hash in the background, now that the password is
     /// known; the store replaces it only if nobody changed it meanwhile.

@@ -14,7 +14,11 @@ use super::endpoint::{TokenEndpoint, invalid_refresh};
 
 impl<U: UserStore> TokenEndpoint<U> {
     /// `grant_type=refresh_token`: rotate, then issue in the same session.
-    pub(super) async fn refresh(self: &Arc<Self>, token: Zeroizing<String>) -> Response {
+    pub(super) async fn refresh(
+        self: &Arc<Self>,
+        token: Zeroizing<String>,
+        client: &str,
+    ) -> Response {
         let Some(sessions) = self.sessions.as_ref().filter(|s| s.refresh_ttl.is_some()) else {
             return json_error(
                 StatusCode::BAD_REQUEST,
@@ -32,11 +36,19 @@ impl<U: UserStore> TokenEndpoint<U> {
                     tracing::warn!(
                         "a used refresh token was presented again: its session is revoked"
                     );
+                    audit!("token.refresh_reused", client);
+                } else {
+                    audit!("token.refresh_failure", reason = "invalid_grant", client);
                 }
                 return invalid_refresh();
             }
             Err(e) => {
                 tracing::error!(error = %e, "refresh failed");
+                audit!(
+                    "token.refresh_failure",
+                    reason = "store_unavailable",
+                    client
+                );
                 return unavailable(1, "the token store is unavailable");
             }
         };
@@ -48,13 +60,19 @@ impl<U: UserStore> TokenEndpoint<U> {
                 return unavailable(1, "the user store is unavailable");
             }
         };
-        self.grant(
-            user.name(),
-            user.role(),
-            rotation.sid,
-            Some(rotation.refresh_token),
-            None,
-        )
-        .await
+        let sid = rotation.sid.clone();
+        let res = self
+            .grant(
+                user.name(),
+                user.role(),
+                rotation.sid,
+                Some(rotation.refresh_token),
+                None,
+            )
+            .await;
+        if res.status().is_success() {
+            audit!("token.refresh", user = user.name(), %sid, client);
+        }
+        res
     }
 }

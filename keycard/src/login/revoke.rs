@@ -69,7 +69,15 @@ pub(super) async fn revoke_handler<U: UserStore>(
     };
     match outcome {
         Ok(()) => {
-            tracing::info!(by = caller.subject().unwrap_or("-"), "token revoked");
+            audit!(
+                "token.revoke",
+                by = caller.subject().unwrap_or("-"),
+                kind = if token.split('.').count() == 3 {
+                    "access"
+                } else {
+                    "refresh"
+                }
+            );
             revoked_ok()
         }
         Err(e) => {

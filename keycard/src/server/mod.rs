@@ -26,6 +26,8 @@ pub(crate) mod gateway;
 #[cfg(feature = "server")]
 pub(crate) mod ready;
 #[cfg(feature = "server")]
+pub(crate) mod request_id;
+#[cfg(feature = "server")]
 pub(crate) mod serve;
 
 #[cfg(feature = "server")]
@@ -37,6 +39,8 @@ pub use forward_auth::{ForwardAuthHeaders, forward_auth};
 pub use gateway::{Gateway, IdentityHeaders};
 #[cfg(feature = "server")]
 pub use ready::{CHECK_TIMEOUT, Readiness};
+#[cfg(feature = "server")]
+pub use request_id::{REQUEST_ID, RequestId};
 #[cfg(feature = "server")]
 pub use serve::{ServerLimits, serve};
 
