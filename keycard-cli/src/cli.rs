@@ -119,6 +119,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Run the token endpoint and the verifying server
     Serve(Box<ServeArgs>),
+    /// Check a configuration as serve would, and print it resolved with secrets redacted (exit 0 or 2)
+    CheckConfig(Box<ServeArgs>),
     /// Manage the user database
     Users {
         #[command(subcommand)]
@@ -433,7 +435,8 @@ pub enum UsersCommand {
 pub fn parse() -> Cli {
     let command = Cli::command()
         .mut_args(with_default)
-        .mut_subcommand("serve", |serve| serve.mut_args(with_default));
+        .mut_subcommand("serve", |serve| serve.mut_args(with_default))
+        .mut_subcommand("check-config", |check| check.mut_args(with_default));
     let matches = command.get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.database_url_is_a_flag =

@@ -2,6 +2,7 @@
 //! library; it has no logic of its own.
 
 mod allocator;
+mod check_config;
 mod cli;
 mod config;
 mod config_file;
@@ -89,6 +90,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .build()
                 .map_err(|e| Failure::Runtime(e.into()))?;
             runtime.block_on(serve::run(config, location, demo.as_ref()))
+        }
+        Command::CheckConfig(ref args) => {
+            let args = file.serve(args).map_err(Failure::Config)?;
+            let config = ServeConfig::resolve(&global, &args, &file).map_err(Failure::Config)?;
+            current_thread(async {
+                check_config::run(&config, &location)
+                    .await
+                    .map_err(Failure::Config)
+            })
         }
         Command::Keys { command } => keys_cmd::run(command).map_err(Failure::Runtime),
         Command::Tokens {

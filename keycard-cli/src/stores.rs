@@ -232,3 +232,46 @@ pub async fn migrate(location: &Location) -> anyhow::Result<()> {
 pub async fn migrate(_location: &Location) -> anyhow::Result<()> {
     bail!("keycard db migrate: this keycard was built without PostgreSQL (feature postgres)")
 }
+
+/// What `keycard check-config` says of the store: opened read-only, and with a database,
+/// reached and its schema compared with this build's (nothing is migrated or written).
+pub async fn check(location: &Location) -> anyhow::Result<String> {
+    match location {
+        Location::File(path) => {
+            let users = FileUserStore::open(path).context("cannot load the users file")?;
+            FileTokenStore::open(token_store_path(path), Arc::new(SystemClock))
+                .context("cannot load the token store")?;
+            Ok(format!(
+                "the users file {} ({} users)",
+                path.display(),
+                users.len()
+            ))
+        }
+        #[cfg(feature = "postgres")]
+        Location::Database { url, password } => {
+            use keycard::store::postgres::{Database, LATEST_VERSION};
+            let db = Database::connect(url, password.as_deref().map(String::as_str))
+                .await
+                .context("cannot open the database")?;
+            let version = db.schema_version().await?;
+            if version > LATEST_VERSION {
+                bail!(
+                    "database: the schema is version {version}, newer than this keycard knows ({LATEST_VERSION}); upgrade keycard"
+                );
+            }
+            let state = if version == LATEST_VERSION {
+                format!("schema version {version}, current")
+            } else {
+                format!("schema version {version}; serve will migrate it to {LATEST_VERSION}")
+            };
+            Ok(format!(
+                "PostgreSQL {} (password [redacted]), {state}",
+                db.shown()
+            ))
+        }
+        #[cfg(not(feature = "postgres"))]
+        Location::Database { .. } => {
+            bail!("--database-url: this keycard was built without PostgreSQL (feature postgres)")
+        }
+    }
+}

@@ -262,3 +262,62 @@ fn user_changes_are_audit_events_in_json_mode() {
     let bad = env.run(&["users", "list", "--log-format", "xml"], "");
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn check_config_refuses_what_serve_refuses_and_prints_no_secret() {
+    let env = Env::new();
+    env.add_user("alice", "user", "alice-password");
+    std::fs::write(
+        env.path("keycard.toml"),
+        "token_ttl = \"12h\"\n[[rule]]\npath = \"/admin*\"\nroles = [\"admin\"]\n",
+    )
+    .unwrap();
+    let mut cmd = env.cmd();
+    cmd.env("AUTHENTICATION_SECRET", crate::harness::SECRET)
+        .env("PGPASSWORD", "pg-secret-password")
+        .args(["check-config", "--public", "/docs*"]);
+    let out = crate::harness::run_cmd(&mut cmd, "");
+    let (stdout, stderr) = (crate::harness::stdout(&out), crate::harness::stderr(&out));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("token ttl              12h"), "{stdout}");
+    assert!(
+        stdout.contains("the users file users.json (1 users)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/admin") && stdout.contains("/docs"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(crate::harness::SECRET) && stdout.contains("[redacted]"));
+    assert!(stderr.contains("the configuration is valid"));
+
+    // Each mistake: the same one line and exit 2 from both.
+    for args in [
+        vec!["--listen", "nope"],
+        vec!["--token-ttl", "3q"],
+        vec!["--public", "/a*b*"],
+        vec!["--rate-limit-user", "ten"],
+        vec!["--database-url", "postgres://u:p@h/db"],
+        vec!["--upstream", "nope"],
+    ] {
+        let run = |sub: &str| {
+            let mut cmd = env.cmd();
+            cmd.env("AUTHENTICATION_SECRET", crate::harness::SECRET)
+                .arg(sub)
+                .args(&args);
+            crate::harness::run_cmd(&mut cmd, "")
+        };
+        let (serve, check) = (run("serve"), run("check-config"));
+        assert_eq!(check.status.code(), Some(2), "{args:?}");
+        assert_eq!(serve.status.code(), Some(2), "{args:?}");
+        let line = |o: &std::process::Output| {
+            crate::harness::stderr(o)
+                .lines()
+                .filter(|l| l.starts_with("keycard: error"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(line(&check), line(&serve), "{args:?}");
+        assert_eq!(line(&check).len(), 1, "{args:?}");
+    }
+}
