@@ -144,7 +144,7 @@ fn current_thread(work: impl Future<Output = Result<(), Failure>>) -> Result<(),
 
 /// Logs to stderr, filtered by `RUST_LOG`: text, or one JSON object per line with stable
 /// names (`timestamp`, `level`, `target`, `fields.message`, the event's fields, and the
-/// request's span: `span.request_id`, `span.method`, `span.path`, `span.peer`).
+/// request's span: `span.request_id`, `span.method`, `span.path`).
 fn init_logging(json: bool) {
     let filter = std::env::var("RUST_LOG")
         .ok()

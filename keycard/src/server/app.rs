@@ -21,7 +21,7 @@ use crate::server::errors::{method_not_allowed, not_found};
 use crate::server::forward_auth::{ForwardAuthHeaders, forward_auth};
 use crate::server::gateway::{Gateway, IdentityHeaders};
 use crate::server::ready::{Readiness, readyz};
-use crate::server::request_id::{request_id, span_for};
+use crate::server::request_id::{RequestIdLayer, span_for};
 use crate::server::serve::{ServerLimits, head_limits, request_timeout};
 use crate::store::users::UserStore;
 
@@ -210,7 +210,7 @@ impl App {
             .layer(from_fn_with_state(limits.request_timeout, request_timeout))
             .layer(from_fn_with_state(limits, head_limits))
             .layer(TraceLayer::new_for_http().make_span_with(span_for))
-            .layer(axum::middleware::from_fn(request_id))
+            .layer(RequestIdLayer)
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,

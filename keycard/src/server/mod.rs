@@ -40,7 +40,7 @@ pub use gateway::{Gateway, IdentityHeaders};
 #[cfg(feature = "server")]
 pub use ready::{CHECK_TIMEOUT, Readiness};
 #[cfg(feature = "server")]
-pub use request_id::{REQUEST_ID, RequestId};
+pub use request_id::REQUEST_ID;
 #[cfg(feature = "server")]
 pub use serve::{ServerLimits, serve};
 
