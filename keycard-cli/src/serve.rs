@@ -131,8 +131,12 @@ pub async fn run(
                     let feed = Arc::new(feed);
                     let got = match feed.refresh().await {
                         Ok(_) => "revocations from",
-                        Err(e) => {
+                        Err(e) if f.max_stale.is_some() => {
                             tracing::error!(error = %e, "revocation feed not reachable yet; tokens are refused until it is");
+                            "revocations (not yet) from"
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "revocation feed not reachable yet; tokens are accepted without revocations until it is");
                             "revocations (not yet) from"
                         }
                     };
