@@ -90,7 +90,9 @@ fn rs256_token() -> String {
         let key = rsa::PrivateKey::from_pkcs8_pem(&pem).unwrap();
         jsonwebtoken::EncodingKey::from_rsa_der(key.to_pkcs1_der().unwrap().as_bytes())
     };
-    let claims = serde_json::json!({"sub": "alice", "role": "admin", "exp": u32::MAX});
+    // An hour ahead: within the verifier's maximum lifetime.
+    let exp = keycard::clock::Clock::now(&keycard::clock::SystemClock) + 3_600;
+    let claims = serde_json::json!({"sub": "alice", "role": "admin", "exp": exp});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
         &claims,
