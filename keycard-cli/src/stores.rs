@@ -148,10 +148,7 @@ impl Stores {
             }
             #[cfg(feature = "postgres")]
             Location::Database { url, password } => {
-                use keycard::store::postgres::Database;
-                let db = Database::connect(url, password.as_deref().map(String::as_str))
-                    .await
-                    .context("cannot open the database")?;
+                let db = connect(url, password).await?;
                 db.migrate().await.context("cannot open the database")?;
                 let shown = db.shown().to_owned();
                 let users = Arc::new(db.users().await.context("cannot open the database")?);
@@ -201,16 +198,24 @@ impl Stores {
     }
 }
 
+/// The configured database, reached once (a wrong URL, host or password is the error).
+#[cfg(feature = "postgres")]
+async fn connect(
+    url: &str,
+    password: &Option<Zeroizing<String>>,
+) -> anyhow::Result<keycard::store::postgres::Database> {
+    keycard::store::postgres::Database::connect(url, password.as_deref().map(String::as_str))
+        .await
+        .context("cannot open the database")
+}
+
 /// `keycard db migrate`.
 #[cfg(feature = "postgres")]
 pub async fn migrate(location: &Location) -> anyhow::Result<()> {
     let Location::Database { url, password } = location else {
         bail!("keycard db migrate needs --database-url (or KEYCARD_DATABASE_URL)");
     };
-    let db =
-        keycard::store::postgres::Database::connect(url, password.as_deref().map(String::as_str))
-            .await
-            .context("cannot open the database")?;
+    let db = connect(url, password).await?;
     let before = db.schema_version().await?;
     let after = db.migrate().await?;
     if before == after {
@@ -249,10 +254,8 @@ pub async fn check(location: &Location) -> anyhow::Result<String> {
         }
         #[cfg(feature = "postgres")]
         Location::Database { url, password } => {
-            use keycard::store::postgres::{Database, LATEST_VERSION};
-            let db = Database::connect(url, password.as_deref().map(String::as_str))
-                .await
-                .context("cannot open the database")?;
+            use keycard::store::postgres::LATEST_VERSION;
+            let db = connect(url, password).await?;
             let version = db.schema_version().await?;
             if version > LATEST_VERSION {
                 bail!(

@@ -17,11 +17,7 @@ struct Fleet {
 impl Fleet {
     fn new(db: TestDb) -> Fleet {
         let env = Env::new();
-        let key = env.run(
-            &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"],
-            "",
-        );
-        assert!(key.status.success(), "{}", stderr(&key));
+        crate::harness::generate_key(&env, "EdDSA", "k.pem");
         Fleet { env, db }
     }
 
@@ -501,11 +497,7 @@ fn users_move_between_the_file_and_the_database_with_their_hashes() {
 #[test]
 fn a_node_follows_a_file_store_issuers_feed_and_fails_closed_when_it_goes_quiet() {
     let env = Env::new();
-    let key = env.run(
-        &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"],
-        "",
-    );
-    assert!(key.status.success());
+    crate::harness::generate_key(&env, "EdDSA", "k.pem");
     env.add_user("alice", "user", "alice-password");
     let issuer = env.serve_with(env.cmd(), &["--signing-key", "k.pem"]);
     let listen = issuer.addr.to_string();
@@ -639,11 +631,7 @@ fn the_database_server_stopped_and_started_under_load() {
         return;
     };
     let env = Env::new();
-    let key = env.run(
-        &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"],
-        "",
-    );
-    assert!(key.status.success());
+    crate::harness::generate_key(&env, "EdDSA", "k.pem");
     let with_db = || {
         let mut cmd = env.cmd();
         cmd.env("KEYCARD_DATABASE_URL", server.url());
@@ -731,11 +719,7 @@ fn the_database_server_stopped_and_started_under_load() {
 #[test]
 fn a_node_started_before_its_issuer_serves_once_the_issuer_is_up() {
     let env = Env::new();
-    let key = env.run(
-        &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"],
-        "",
-    );
-    assert!(key.status.success());
+    crate::harness::generate_key(&env, "EdDSA", "k.pem");
     env.add_user("alice", "user", "alice-password");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -448,3 +448,24 @@ pub fn echoed<'a>(echo: &'a Value, name: &str) -> Option<&'a str> {
         .find(|h| h[0].as_str() == Some(name))
         .and_then(|h| h[1].as_str())
 }
+
+/// `keycard keys generate --alg ALG --out OUT`, checked (the public JWK printed, no
+/// private member in it); returns the key id.
+pub fn generate_key(env: &Env, alg: &str, out: &str) -> String {
+    let res = env.run(&["keys", "generate", "--alg", alg, "--out", out], "");
+    assert!(res.status.success(), "{}", stderr(&res));
+    let text = stdout(&res);
+    let kid = text
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("kid: ")
+        .unwrap()
+        .to_owned();
+    let jwk: serde_json::Value = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
+    assert_eq!(jwk["kid"], kid);
+    assert_eq!(jwk["alg"], alg);
+    assert_eq!(jwk["use"], "sig");
+    assert!(jwk.get("d").is_none(), "public members only: {jwk}");
+    kid
+}

@@ -5,26 +5,6 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-/// Runs `keycard keys generate` and returns the kid it printed.
-fn generate(env: &Env, alg: &str, out: &str) -> String {
-    let res = env.run(&["keys", "generate", "--alg", alg, "--out", out], "");
-    assert!(res.status.success(), "{}", stderr(&res));
-    let text = stdout(&res);
-    let kid = text
-        .lines()
-        .next()
-        .unwrap()
-        .strip_prefix("kid: ")
-        .unwrap()
-        .to_owned();
-    let jwk: serde_json::Value = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
-    assert_eq!(jwk["kid"], kid);
-    assert_eq!(jwk["alg"], alg);
-    assert_eq!(jwk["use"], "sig");
-    assert!(jwk.get("d").is_none(), "public members only: {jwk}");
-    kid
-}
-
 fn serve_signing(env: &Env, args: &[&str]) -> Server {
     env.serve_with(env.cmd(), args)
 }
@@ -34,7 +14,7 @@ fn keys_generate_and_show() {
     let env = Env::new();
     for alg in ["EdDSA", "ES256", "ES384", "RS256"] {
         let file = format!("{alg}.pem");
-        let kid = generate(&env, alg, &file);
+        let kid = generate_key(&env, alg, &file);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -143,7 +123,7 @@ fn wrong_keys_are_refused_at_start_with_one_line() {
 fn issuer_publishes_its_jwks_and_a_verify_only_node_trusts_it() {
     let env = Env::new();
     env.add_user("alice", "admin", "alice-password");
-    let kid = generate(&env, "EdDSA", "issuer.pem");
+    let kid = generate_key(&env, "EdDSA", "issuer.pem");
     let issuer = serve_signing(&env, &["--signing-key", "issuer.pem"]);
     assert!(
         issuer
@@ -214,8 +194,8 @@ fn issuer_publishes_its_jwks_and_a_verify_only_node_trusts_it() {
 fn rotation_keeps_old_tokens_valid_and_nodes_learn_the_new_kid() {
     let env = Env::new();
     env.add_user("alice", "admin", "alice-password");
-    let old_kid = generate(&env, "EdDSA", "old.pem");
-    let new_kid = generate(&env, "ES256", "new.pem");
+    let old_kid = generate_key(&env, "EdDSA", "old.pem");
+    let new_kid = generate_key(&env, "ES256", "new.pem");
     let issuer = serve_signing(
         &env,
         &["--signing-key", "old.pem", "--listen", "127.0.0.1:0"],
@@ -268,7 +248,7 @@ fn rotation_keeps_old_tokens_valid_and_nodes_learn_the_new_kid() {
 fn forged_kids_cannot_make_a_node_hammer_the_issuer() {
     let env = Env::new();
     env.add_user("alice", "admin", "alice-password");
-    generate(&env, "EdDSA", "issuer.pem");
+    generate_key(&env, "EdDSA", "issuer.pem");
     let mut cmd = env.cmd();
     cmd.env("RUST_LOG", "tower_http=debug");
     let issuer = env.serve_with(cmd, &["--signing-key", "issuer.pem"]);

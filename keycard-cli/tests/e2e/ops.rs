@@ -45,8 +45,7 @@ fn readyz_follows_the_users_file_while_healthz_stays_up() {
 #[test]
 fn a_verify_only_node_is_ready_once_it_holds_keys_and_fresh_revocations() {
     let env = Env::new();
-    let key = env.run(&["keys", "generate", "--out", "k.pem"], "");
-    assert!(key.status.success());
+    crate::harness::generate_key(&env, "EdDSA", "k.pem");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
