@@ -12,6 +12,13 @@ pub async fn run(config: &ServeConfig, location: &Location) -> anyhow::Result<()
     let mut out = Vec::new();
     let mut line = |k: &str, v: String| out.push(format!("{k:<22} {v}"));
     line("listen", config.listen.clone());
+    line(
+        "metrics_listen",
+        config
+            .metrics_listen
+            .clone()
+            .unwrap_or_else(|| "off".to_owned()),
+    );
     match &config.mode {
         Mode::Issuer { key, retired } => {
             let signing = match key.algorithm_name() {

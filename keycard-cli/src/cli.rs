@@ -190,6 +190,11 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
 
+    /// Serve Prometheus metrics at /metrics on this address, a listener of its own (off by default)
+    #[arg(long, env = "KEYCARD_METRICS_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
+
     /// PKCS#8 PEM private key to sign with (instead of AUTHENTICATION_SECRET)
     #[arg(long, env = "KEYCARD_SIGNING_KEY", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -88,6 +88,8 @@ pub struct Feed {
 /// Everything `keycard serve` needs, validated.
 pub struct ServeConfig {
     pub listen: String,
+    /// Where `/metrics` is served; `None`: nowhere.
+    pub metrics_listen: Option<String>,
     pub users: PathBuf,
     pub mode: Mode,
     pub token_ttl: Duration,
@@ -110,6 +112,28 @@ pub struct ServeConfig {
     pub exposed: Vec<String>,
     /// Log lines as JSON objects rather than text.
     pub json_logs: bool,
+}
+
+/// The metrics listener: an address, never the public listener's own (what it tells is
+/// for operators), and only in a build with metrics.
+fn metrics_listen(given: Option<&str>, listen: &str) -> anyhow::Result<Option<String>> {
+    let Some(addr) = non_empty(given) else {
+        return Ok(None);
+    };
+    let parsed: std::net::SocketAddr = addr.parse().with_context(|| {
+        format!("--metrics-listen {addr:?} is not an address like 127.0.0.1:9090")
+    })?;
+    if listen.parse::<std::net::SocketAddr>().ok() == Some(parsed) && parsed.port() != 0 {
+        bail!(
+            "--metrics-listen {addr} is the public listener: give the metrics an address of their own"
+        );
+    }
+    if !cfg!(feature = "metrics") {
+        bail!(
+            "--metrics-listen: this keycard was built without metrics (cargo feature \"metrics\")"
+        );
+    }
+    Ok(Some(addr.to_owned()))
 }
 
 /// `path`'s description if other users may read it (any group or other permission bit).
@@ -203,6 +227,7 @@ impl ServeConfig {
         if args.demo {
             crate::demo::check_demo_listen(&listen)?;
         }
+        let metrics_listen = metrics_listen(args.metrics_listen.as_deref(), &listen)?;
         let mut rules = Vec::new();
         for p in args.public.iter().filter(|p| !p.trim().is_empty()) {
             rules.push(Rule::new(p).context("--public")?.public());
@@ -280,6 +305,7 @@ impl ServeConfig {
         Ok(Self {
             json_logs: json_logs(global)?,
             listen,
+            metrics_listen,
             users,
             mode,
             token_ttl,

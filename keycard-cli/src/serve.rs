@@ -32,6 +32,11 @@ pub async fn run(
         verifier
     };
     let mut background = Vec::new();
+    // Installed first, so that the start-up fetches of a verify-only node are counted.
+    #[cfg(feature = "metrics")]
+    if config.metrics_listen.is_some() {
+        keycard::metrics::Metrics::install();
+    }
     let (app, banner) = match &config.mode {
         Mode::Issuer { key, retired } => {
             let mut stores = Stores::open(&location).await.map_err(Failure::Config)?;
@@ -185,6 +190,12 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.into()))?;
+    let mut banner = banner;
+    if let Some(metrics) = &config.metrics_listen {
+        let (task, bound) = serve_metrics(metrics, limits).await?;
+        background.push(task);
+        banner.push_str(&format!(", metrics on http://{bound}/metrics"));
+    }
     if config.json_logs {
         tracing::info!("keycard listening on http://{addr} ({banner})");
     } else {
@@ -201,6 +212,39 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The metrics listener: `/metrics` alone, served until the public listener stops.
+#[cfg(feature = "metrics")]
+async fn serve_metrics(
+    addr: &str,
+    limits: keycard::ServerLimits,
+) -> Result<(tokio::task::JoinHandle<()>, std::net::SocketAddr), Failure> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))
+        .map_err(Failure::Runtime)?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    let router = keycard::metrics::router();
+    let task = tokio::spawn(async move {
+        if let Err(e) = keycard::serve(listener, router, limits, std::future::pending()).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok((task, bound))
+}
+
+/// Refused at configuration in a build without metrics.
+#[cfg(not(feature = "metrics"))]
+async fn serve_metrics(
+    addr: &str,
+    _limits: keycard::ServerLimits,
+) -> Result<(tokio::task::JoinHandle<()>, std::net::SocketAddr), Failure> {
+    Err(Failure::Config(anyhow::anyhow!(
+        "--metrics-listen {addr}: this keycard was built without metrics"
+    )))
 }
 
 async fn shutdown_signal() {

@@ -71,6 +71,10 @@ pub mod fuzzing;
 pub mod jwt;
 #[cfg(feature = "login")]
 pub mod login;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod random;
 pub mod server;
 #[cfg(feature = "store")]

@@ -1,8 +1,13 @@
 //! Operating Keycard: readiness apart from liveness.
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Env, eventually};
+use serde_json::Value;
+
+use crate::harness::{Env, Response, Server, eventually, run_cmd, stderr, stdout};
 
 #[test]
 fn readyz_follows_the_users_file_while_healthz_stays_up() {
@@ -319,4 +324,319 @@ fn check_config_refuses_what_serve_refuses_and_prints_no_secret() {
         assert_eq!(line(&check), line(&serve), "{args:?}");
         assert_eq!(line(&check).len(), 1, "{args:?}");
     }
+}
+
+/// A scrape parsed by the Prometheus project's own Python parser (`prometheus_client`):
+/// every sample as (name, labels, value). `None` where Python or the package is missing,
+/// which fails under CI (`.ci/run` installs it).
+fn parse_scrape(text: &str, openmetrics: bool) -> Option<Vec<(String, Value, f64)>> {
+    let parser = if openmetrics {
+        "from prometheus_client.openmetrics.parser import text_string_to_metric_families"
+    } else {
+        "from prometheus_client.parser import text_string_to_metric_families"
+    };
+    let script = format!(
+        "import json, sys\n{parser}\n\
+         out = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\n\
+         print(json.dumps(out))\n"
+    );
+    let available = Command::new("python3")
+        .args(["-c", "import prometheus_client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide Python's prometheus_client (see .ci/run)"
+        );
+        eprintln!("skipped: Python's prometheus_client is not available");
+        return None;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused the scrape: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples: Vec<(String, Value, f64)> = serde_json::from_slice(&out.stdout).unwrap();
+    Some(samples)
+}
+
+/// The value of the sample `name` whose labels include every one of `labels` (0 if none).
+fn sample(samples: &[(String, Value, f64)], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l[*k] == *v))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+/// The metrics listener's address, from the start-up line.
+fn metrics_addr(server: &Server) -> SocketAddr {
+    let log = server.log();
+    let rest = log
+        .split("metrics on http://")
+        .nth(1)
+        .expect("the start-up line names the metrics listener");
+    rest.split('/').next().unwrap().parse().unwrap()
+}
+
+fn scrape(addr: SocketAddr, accept: &str) -> Response {
+    crate::harness::request(
+        addr,
+        format!(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
+#[test]
+fn metrics_count_logins_refusals_and_revocations_in_a_scrape_prometheus_parses() {
+    let env = Env::new();
+    env.add_user("alice", "user", "alice-password");
+    let server = env.serve(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = metrics_addr(&server);
+    assert_ne!(metrics, server.addr);
+    let before = scrape(metrics, "text/plain");
+    assert_eq!(before.status, 200);
+    assert!(
+        before
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        before.header("content-type")
+    );
+    let Some(before) = parse_scrape(&before.text(), false) else {
+        return;
+    };
+
+    let token = server.token("alice", "alice-password");
+    assert_eq!(server.login("alice", "wrong-password").status, 401);
+    assert_eq!(server.login("nobody", "whatever-password").status, 401);
+    assert_eq!(server.get("/me", Some(&token)).status, 200);
+    assert_eq!(server.get("/me", Some("x.y.z")).status, 401);
+    let (h, p, s) = {
+        let mut parts = token.split('.');
+        (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        )
+    };
+    let flipped = if s.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{h}.{p}.{flipped}{}", &s[1..]);
+    assert_eq!(server.get("/me", Some(&forged)).status, 401);
+    let r = server.post(
+        "/revoke",
+        "application/x-www-form-urlencoded",
+        &format!("token={token}"),
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(server.get("/me", Some(&token)).status, 401, "revoked");
+
+    let text = scrape(metrics, "text/plain").text();
+    let after = parse_scrape(&text, false).unwrap();
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    let logins = "keycard_logins_total";
+    assert_eq!(moved(logins, &[("outcome", "success")]), 1.0);
+    assert_eq!(moved(logins, &[("outcome", "invalid_grant")]), 2.0);
+    let verified = "keycard_token_verifications_total";
+    assert_eq!(moved(verified, &[("reason", "malformed")]), 1.0);
+    assert_eq!(moved(verified, &[("reason", "bad_signature")]), 1.0);
+    assert_eq!(moved(verified, &[("reason", "revoked")]), 1.0);
+    // /me once, and /revoke's own check of the bearer.
+    assert_eq!(moved(verified, &[("outcome", "valid")]), 2.0);
+    assert_eq!(
+        moved("keycard_revocations_total", &[("kind", "access")]),
+        1.0
+    );
+    let requests = "keycard_http_request_duration_seconds_count";
+    assert_eq!(
+        moved(requests, &[("route", "token"), ("status", "2xx")]),
+        1.0
+    );
+    assert_eq!(
+        moved(requests, &[("route", "token"), ("status", "4xx")]),
+        2.0
+    );
+    assert_eq!(moved(requests, &[("route", "me"), ("status", "4xx")]), 3.0);
+    assert_eq!(
+        sample(&after, "keycard_password_hash_queue_depth", &[]),
+        0.0
+    );
+    assert_eq!(sample(&after, "keycard_build_info", &[]), 1.0);
+    assert!(sample(&after, "process_resident_memory_bytes", &[]) > 1e6);
+    assert!(sample(&after, "process_open_fds", &[]) >= 3.0);
+
+    // Bounded labels: no username, token, path or address in any of them.
+    for (name, labels, _) in &after {
+        for (key, value) in labels.as_object().unwrap() {
+            let value = value.as_str().unwrap();
+            for secret in ["alice", "nobody", token.as_str(), "/", "127.0.0.1"] {
+                assert!(
+                    !value.contains(secret) || key == "le",
+                    "{name}{{{key}={value:?}}} carries {secret:?}"
+                );
+            }
+        }
+    }
+    assert!(!text.contains(&token));
+
+    // OpenMetrics when asked, as Prometheus asks; parsed by its strict parser.
+    let om = scrape(
+        metrics,
+        "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+    );
+    assert!(
+        om.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(om.text().ends_with("# EOF\n"));
+    parse_scrape(&om.text(), true).unwrap();
+
+    // Never on the public listener: there /metrics is a protected path like any other.
+    assert_eq!(server.get("/metrics", None).status, 401);
+    let other = crate::harness::request(
+        metrics,
+        b"GET /me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((other.status, other.error()), (404, "not_found".to_owned()));
+}
+
+#[test]
+fn metrics_are_off_by_default_and_never_share_the_public_listener() {
+    let env = Env::new();
+    let server = env.serve(&[]);
+    assert!(!server.log().contains("metrics on"), "{}", server.log());
+
+    let serve = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        cmd.env("AUTHENTICATION_SECRET", crate::harness::SECRET)
+            .arg("serve")
+            .args(args);
+        run_cmd(&mut cmd, "")
+    };
+    let out = serve(&[
+        "--listen",
+        "127.0.0.1:18931",
+        "--metrics-listen",
+        "127.0.0.1:18931",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--metrics-listen"), "{err}");
+    let out = serve(&["--metrics-listen", "localhost"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not an address"), "{}", stderr(&out));
+    // The variable and the config file key name the same setting.
+    let out = run_cmd(
+        env.cmd()
+            .env("AUTHENTICATION_SECRET", crate::harness::SECRET)
+            .arg("check-config")
+            .env("KEYCARD_METRICS_LISTEN", "127.0.0.1:9464"),
+        "",
+    );
+    assert!(stdout(&out).contains("metrics_listen"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("127.0.0.1:9464"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_verify_only_gateway_reports_its_keys_feed_and_upstream() {
+    let env = Env::new();
+    env.add_user("alice", "user", "alice-password");
+    crate::harness::generate_key(&env, "ES256", "k.pem");
+    let issuer = env.serve_with(env.cmd(), &["--signing-key", "k.pem"]);
+    let echo = crate::harness::Echo::start();
+    let node = env.serve_with(
+        env.cmd(),
+        &[
+            "--jwks-url",
+            &format!("http://{}/.well-known/jwks.json", issuer.addr),
+            "--revocation-refresh",
+            "1s",
+            "--upstream",
+            &format!("http://{}", echo.addr),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let metrics = metrics_addr(&node);
+    let token = issuer.token("alice", "alice-password");
+    assert_eq!(node.get("/orders/7", Some(&token)).status, 200);
+    assert_eq!(node.get("/orders/7", None).status, 401, "never forwarded");
+    let Some(after) = parse_scrape(&scrape(metrics, "text/plain").text(), false) else {
+        return;
+    };
+    let value = |name: &str, labels: &[(&str, &str)]| sample(&after, name, labels);
+    assert_eq!(
+        value("keycard_jwks_refreshes_total", &[("outcome", "success")]),
+        1.0,
+        "the start-up fetch"
+    );
+    assert!(
+        value(
+            "keycard_revocation_feed_refreshes_total",
+            &[("outcome", "updated")]
+        ) >= 1.0
+    );
+    assert!(
+        after
+            .iter()
+            .any(|(n, _, _)| n == "keycard_jwks_age_seconds")
+    );
+    let feed_age = after
+        .iter()
+        .find(|(n, _, _)| n == "keycard_revocation_feed_age_seconds")
+        .map(|(_, _, v)| *v)
+        .expect("the feed's age once a document is held");
+    assert!((0.0..120.0).contains(&feed_age), "{feed_age}");
+    assert_eq!(
+        value("keycard_upstream_responses_total", &[("class", "2xx")]),
+        1.0
+    );
+    assert_eq!(value("keycard_upstream_duration_seconds_count", &[]), 1.0);
+    let requests = "keycard_http_request_duration_seconds_count";
+    assert_eq!(
+        value(requests, &[("route", "upstream"), ("status", "2xx")]),
+        1.0
+    );
+    assert_eq!(
+        value(requests, &[("route", "upstream"), ("status", "4xx")]),
+        1.0
+    );
+    assert_eq!(
+        value("keycard_token_verifications_total", &[("outcome", "valid")]),
+        1.0
+    );
+
+    // The issuer stops: failed fetches are counted, and the data's age keeps growing.
+    drop(issuer);
+    assert!(eventually(Duration::from_secs(10), || {
+        let scraped = parse_scrape(&scrape(metrics, "text/plain").text(), false).unwrap();
+        sample(
+            &scraped,
+            "keycard_revocation_feed_refreshes_total",
+            &[("outcome", "failure")],
+        ) >= 1.0
+    }));
 }

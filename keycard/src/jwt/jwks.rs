@@ -134,6 +134,12 @@ impl RemoteJwks {
     }
 
     async fn fetch_and_store(&self) -> Result<usize, Error> {
+        let fetched = self.fetch_and_store_uncounted().await;
+        crate::metrics::jwks_refresh(fetched.is_ok());
+        fetched
+    }
+
+    async fn fetch_and_store_uncounted(&self) -> Result<usize, Error> {
         if let Ok(mut t) = self.last_attempt.lock() {
             *t = Some(Instant::now());
         }

@@ -302,6 +302,17 @@ mod subscriber {
 
         /// Fetches the feed now (conditionally) and merges a new document.
         pub async fn refresh(&self) -> Result<Refreshed, Error> {
+            let refreshed = self.refresh_uncounted().await;
+            let outcome = match &refreshed {
+                Ok(Refreshed::Document(_)) => "updated",
+                Ok(Refreshed::Unchanged) => "unchanged",
+                Err(_) => "failure",
+            };
+            crate::metrics::feed_refresh(outcome, self.newest.load(Ordering::Relaxed));
+            refreshed
+        }
+
+        async fn refresh_uncounted(&self) -> Result<Refreshed, Error> {
             let etag = crate::sync::lock(&self.etag).clone();
             let fetched = self
                 .source

@@ -68,6 +68,46 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// Every refusal, in declaration order.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [TokenError; 14] = [
+        TokenError::Malformed,
+        TokenError::AlgorithmNotAllowed,
+        TokenError::UnknownKey,
+        TokenError::BadSignature,
+        TokenError::InvalidClaims,
+        TokenError::MissingExpiry,
+        TokenError::Expired,
+        TokenError::NotYetValid,
+        TokenError::IssuedInFuture,
+        TokenError::WrongIssuer,
+        TokenError::WrongAudience,
+        TokenError::Revoked,
+        TokenError::WrongType,
+        TokenError::LifetimeTooLong,
+    ];
+
+    /// A stable, machine-readable name (`expired`, `bad_signature`, `unknown_kid`, …),
+    /// the `reason` label of the verification metric.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::Malformed => "malformed",
+            TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
+            TokenError::UnknownKey => "unknown_kid",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::InvalidClaims => "invalid_claims",
+            TokenError::MissingExpiry => "missing_exp",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::IssuedInFuture => "issued_in_future",
+            TokenError::WrongIssuer => "wrong_issuer",
+            TokenError::WrongAudience => "wrong_audience",
+            TokenError::Revoked => "revoked",
+            TokenError::WrongType => "wrong_type",
+            TokenError::LifetimeTooLong => "lifetime_too_long",
+        }
+    }
+
     /// The public `error_description`.
     pub fn description(&self) -> &'static str {
         match self {
@@ -309,6 +349,12 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let verdict = self.verify_uncounted(token);
+        crate::metrics::verification(verdict.as_ref().err());
+        verdict
+    }
+
+    fn verify_uncounted(&self, token: &str) -> Result<Claims, TokenError> {
         let inner = &*self.inner;
         let claims = self.verify_signature(token)?;
         inner.check_claims(&claims)?;

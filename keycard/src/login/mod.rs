@@ -32,9 +32,19 @@
 /// An audit event: target `keycard::audit`, level INFO, a stable `event` name and fields
 /// that never hold a password, a token or a hash (README, "Operating Keycard").
 macro_rules! audit {
-    ($event:literal $(, $($field:tt)*)?) => {
+    // The reason (or the kind) is also the event's metric label: one of a fixed set.
+    ($event:literal, reason = $reason:expr $(, $($field:tt)*)?) => {{
+        crate::metrics::event($event, $reason);
+        tracing::info!(target: "keycard::audit", event = $event, reason = $reason $(, $($field)*)?)
+    }};
+    ($event:literal, kind = $kind:expr $(, $($field:tt)*)?) => {{
+        crate::metrics::event($event, $kind);
+        tracing::info!(target: "keycard::audit", event = $event, kind = $kind $(, $($field)*)?)
+    }};
+    ($event:literal $(, $($field:tt)*)?) => {{
+        crate::metrics::event($event, "");
         tracing::info!(target: "keycard::audit", event = $event $(, $($field)*)?)
-    };
+    }};
 }
 
 pub(crate) mod body;

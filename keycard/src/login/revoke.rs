@@ -71,12 +71,12 @@ pub(super) async fn revoke_handler<U: UserStore>(
         Ok(()) => {
             audit!(
                 "token.revoke",
-                by = caller.subject().unwrap_or("-"),
                 kind = if token.split('.').count() == 3 {
                     "access"
                 } else {
                     "refresh"
-                }
+                },
+                by = caller.subject().unwrap_or("-")
             );
             revoked_ok()
         }

@@ -183,6 +183,10 @@ impl App {
             readiness,
         } = self;
         let readiness = Arc::new(readiness);
+        #[cfg(feature = "metrics")]
+        let timing = crate::metrics::RequestMetricsLayer {
+            gateway: gateway.is_some(),
+        };
         let forward = forward_auth(
             verifier.clone(),
             Arc::new(rules.clone()),
@@ -204,17 +208,20 @@ impl App {
             None => routes.fallback(not_found),
         }
         .method_not_allowed_fallback(method_not_allowed);
-        AuthLayer::new(verifier)
+        let router = AuthLayer::new(verifier)
             .unless(rules)
             .wrap(routes)
             .layer(from_fn_with_state(limits.request_timeout, request_timeout))
             .layer(from_fn_with_state(limits, head_limits))
             .layer(TraceLayer::new_for_http().make_span_with(span_for))
-            .layer(RequestIdLayer)
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-            ]))
+            .layer(RequestIdLayer);
+        // Outside everything but the header hiding: a 431 or a 408 is timed too.
+        #[cfg(feature = "metrics")]
+        let router = router.layer(timing);
+        router.layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
     }
 }
 

@@ -382,7 +382,16 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     parts.uri = target;
     parts.version = http::Version::HTTP_11;
     let outgoing = http::Request::from_parts(parts, body);
-    match tokio::time::timeout(gw.timeout, gw.client.request(outgoing)).await {
+    let sent = std::time::Instant::now();
+    let answer = tokio::time::timeout(gw.timeout, gw.client.request(outgoing)).await;
+    crate::metrics::upstream(
+        match &answer {
+            Ok(Ok(res)) => Some(res.status()),
+            _ => None,
+        },
+        sent.elapsed(),
+    );
+    match answer {
         Ok(Ok(res)) => {
             let (mut parts, body) = res.into_parts();
             strip_hop_by_hop(&mut parts.headers);

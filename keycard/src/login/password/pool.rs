@@ -230,6 +230,7 @@ impl<'a> Waiting<'a> {
             count.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
+        crate::metrics::hash_queue(1);
         Some(Self(count))
     }
 }
@@ -237,5 +238,6 @@ impl<'a> Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::hash_queue(-1);
     }
 }
