@@ -81,8 +81,8 @@ load), each pinned to one core with wrk on the other, $rounds rounds in turns, v
 |---|---|---|---|
 | verified requests/s | $(median $off_all) | $(median $on_all) | **$(paired "$on_all" "$off_all")** (target ≥ 0.97) |
 | p99 | $(median $off_p99) µs | $(median $on_p99) µs | |
-| RSS after start | $(mb $off_rss0) | $(mb $on_rss0) | +$(python3 -c "print('%.0f KB' % ($on_rss0 - $off_rss0))") |
-| RSS after the load | $(mb $off_rss1) | $(mb $on_rss1) | +$(python3 -c "print('%.0f KB' % ($on_rss1 - $off_rss1))") |
+| RSS after start | $(mb $off_rss0) | $(mb $on_rss0) | $(python3 -c "print('%+.0f KB' % ($on_rss0 - $off_rss0))") |
+| RSS after the load | $(mb $off_rss1) | $(mb $on_rss1) | $(python3 -c "print('%+.0f KB' % ($on_rss1 - $off_rss1))") |
 
 The metrics server counted $valid valid verifications (\`keycard_token_verifications_total\`).
 The ratio is the median of the per-round ratios; ±3 % is this shared machine's noise.

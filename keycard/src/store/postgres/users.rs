@@ -278,8 +278,11 @@ impl UserStore for PgUserStore {
 
     fn put(&self, user: User) -> StoreFuture<'_, Put> {
         Box::pin(async move {
+            // A record without `created` (an Express-era file) keeps the one already
+            // stored: importing the same file twice changes nothing, whenever it runs.
+            let given = user.created.clone();
             let user = User::new(&user.name, &user.role, user.password_hash.clone())?
-                .with_created(user.created.clone().unwrap_or_else(now_rfc3339));
+                .with_created(given.clone().unwrap_or_else(now_rfc3339));
             let kind = cost_kind(&user.password_hash);
             let client = self.db.client().await?;
             // One statement: inserted, or updated only where the record differs.
@@ -289,9 +292,9 @@ impl UserStore for PgUserStore {
                      VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, \
                          password_hash = EXCLUDED.password_hash, cost_kind = EXCLUDED.cost_kind, \
-                         created = EXCLUDED.created \
+                         created = COALESCE($6, u.created) \
                      WHERE (u.role, u.password_hash, u.created) IS DISTINCT FROM \
-                           (EXCLUDED.role, EXCLUDED.password_hash, EXCLUDED.created) \
+                           (EXCLUDED.role, EXCLUDED.password_hash, COALESCE($6, u.created)) \
                      RETURNING (xmax = 0)",
                     &[
                         &user.name,
@@ -299,6 +302,7 @@ impl UserStore for PgUserStore {
                         &user.password_hash,
                         &kind,
                         &user.created,
+                        &given,
                     ],
                 )
                 .await
