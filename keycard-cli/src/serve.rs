@@ -190,7 +190,10 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.into()))?;
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
     let mut banner = banner;
+    // A build without metrics refuses --metrics-listen at configuration.
+    #[cfg(feature = "metrics")]
     if let Some(metrics) = &config.metrics_listen {
         let (task, bound) = serve_metrics(metrics, limits).await?;
         background.push(task);
@@ -234,17 +237,6 @@ async fn serve_metrics(
         }
     });
     Ok((task, bound))
-}
-
-/// Refused at configuration in a build without metrics.
-#[cfg(not(feature = "metrics"))]
-async fn serve_metrics(
-    addr: &str,
-    _limits: keycard::ServerLimits,
-) -> Result<(tokio::task::JoinHandle<()>, std::net::SocketAddr), Failure> {
-    Err(Failure::Config(anyhow::anyhow!(
-        "--metrics-listen {addr}: this keycard was built without metrics"
-    )))
 }
 
 async fn shutdown_signal() {

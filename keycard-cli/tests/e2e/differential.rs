@@ -68,15 +68,6 @@ impl Drop for Proc {
     }
 }
 
-fn required<T>(what: &str) -> Option<T> {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide {what} (see .ci/run)"
-    );
-    eprintln!("skipped: {what} is not available");
-    None
-}
-
 /// Starts `cmd`, which prints `listening PORT` on stdout once it listens.
 fn spawn_listening(mut cmd: Command, what: &str) -> (Proc, SocketAddr) {
     let mut child = cmd

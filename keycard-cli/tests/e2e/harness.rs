@@ -82,6 +82,17 @@ pub fn key_file(name: &str) -> String {
     )
 }
 
+/// A tool a test needs is missing: skipped here, a failure under CI (`.ci/run` installs
+/// every one).
+pub fn required<T>(what: &str) -> Option<T> {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {what} (see .ci/run)"
+    );
+    eprintln!("skipped: {what} is not available");
+    None
+}
+
 pub fn run_cmd(cmd: &mut Command, stdin: &str) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())

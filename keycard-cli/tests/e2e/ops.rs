@@ -1,13 +1,12 @@
 //! Operating Keycard: readiness apart from liveness.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Env, Response, Server, eventually, run_cmd, stderr, stdout};
+use crate::harness::{Env, Response, Server, eventually, required, run_cmd, stderr, stdout};
 
 #[test]
 fn readyz_follows_the_users_file_while_healthz_stays_up() {
@@ -345,27 +344,9 @@ fn parse_scrape(text: &str, openmetrics: bool) -> Option<Vec<(String, Value, f64
         .status()
         .is_ok_and(|s| s.success());
     if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide Python's prometheus_client (see .ci/run)"
-        );
-        eprintln!("skipped: Python's prometheus_client is not available");
-        return None;
+        return required("Python's prometheus_client");
     }
-    let mut child = Command::new("python3")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_cmd(Command::new("python3").args(["-c", &script]), text);
     assert!(
         out.status.success(),
         "the Prometheus parser refused the scrape: {}\n{text}",
