@@ -20,6 +20,7 @@ use crate::login::endpoint::TokenEndpoint;
 use crate::server::errors::{method_not_allowed, not_found};
 use crate::server::forward_auth::{ForwardAuthHeaders, forward_auth};
 use crate::server::gateway::{Gateway, IdentityHeaders};
+use crate::server::openapi::{self, OPENAPI_PATH};
 use crate::server::ready::{Readiness, readyz};
 use crate::server::request_id::{RequestIdLayer, span_for};
 use crate::server::serve::{ServerLimits, head_limits, request_timeout};
@@ -77,7 +78,7 @@ pub struct App {
     routes: Router,
     served: Vec<&'static str>,
     verifier: Verifier,
-    rules: Rules,
+    rules: Vec<Rule>,
     limits: ServerLimits,
     gateway: Option<Gateway>,
     identity: IdentityHeaders,
@@ -108,16 +109,11 @@ impl App {
     }
 
     fn with_routes(routes: Router, served: Vec<&'static str>, verifier: Verifier) -> Self {
-        // Constant patterns, all valid (see the test below).
-        let rules = ALWAYS_PUBLIC
-            .iter()
-            .filter_map(|path| Rule::new(path).ok())
-            .fold(Rules::new(), |rules, rule| rules.rule(rule.public()));
         Self {
             routes,
             served,
             verifier,
-            rules,
+            rules: Vec::new(),
             limits: ServerLimits::DEFAULT,
             gateway: None,
             identity: IdentityHeaders::default(),
@@ -133,7 +129,7 @@ impl App {
 
     /// Appends `rule` to the rules.
     pub fn rule(mut self, rule: Rule) -> Self {
-        self.rules = self.rules.rule(rule);
+        self.rules.push(rule);
         self
     }
 
@@ -182,6 +178,24 @@ impl App {
             forward_auth: forward_headers,
             readiness,
         } = self;
+        // The rules the gateway and `/auth/verify` judge by: the always-public paths,
+        // then the configured ones. Keycard's own document is public only where Keycard
+        // answers it: never in gateway mode, where the path is the upstream's, nor for
+        // `/auth/verify`, which judges requests meant for another server.
+        let judged = public_then(&ALWAYS_PUBLIC, &rules);
+        let openapi = gateway.is_none().then(|| {
+            let mut paths = served.clone();
+            paths.extend(["/me", "/healthz", "/readyz", "/auth/verify", OPENAPI_PATH]);
+            openapi::document(&paths, &forward_headers, &identity)
+        });
+        let layer_rules = match openapi {
+            Some(_) => {
+                let mut own = ALWAYS_PUBLIC.to_vec();
+                own.push(OPENAPI_PATH);
+                public_then(&own, &rules)
+            }
+            None => judged.clone(),
+        };
         let readiness = Arc::new(readiness);
         #[cfg(feature = "metrics")]
         let timing = crate::metrics::RequestMetricsLayer {
@@ -189,7 +203,7 @@ impl App {
         };
         let forward = forward_auth(
             verifier.clone(),
-            Arc::new(rules.clone()),
+            Arc::new(judged),
             identity.clone(),
             forward_headers,
         );
@@ -201,6 +215,10 @@ impl App {
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(move || readyz(readiness.clone())))
             .merge(forward);
+        let routes = match openapi {
+            Some(doc) => routes.route(OPENAPI_PATH, get(move || json(doc.clone()))),
+            None => routes,
+        };
         let routes = match gateway {
             Some(gateway) => {
                 routes.fallback_service(gateway.with_identity_headers(identity).into_fallback())
@@ -209,7 +227,7 @@ impl App {
         }
         .method_not_allowed_fallback(method_not_allowed);
         let router = AuthLayer::new(verifier)
-            .unless(rules)
+            .unless(layer_rules)
             .wrap(routes)
             .layer(from_fn_with_state(limits.request_timeout, request_timeout))
             .layer(from_fn_with_state(limits, head_limits))
@@ -249,13 +267,29 @@ fn jwks_document(verifier: &Verifier) -> Option<bytes::Bytes> {
     serde_json::to_vec(&set).ok().map(bytes::Bytes::from)
 }
 
-async fn jwks(document: bytes::Bytes) -> Response {
+/// `paths` made public (constant patterns, all valid: see the test below), then `rules`.
+fn public_then(paths: &[&str], rules: &[Rule]) -> Rules {
+    let public = paths
+        .iter()
+        .filter_map(|path| Rule::new(path).ok())
+        .map(Rule::public);
+    public
+        .chain(rules.iter().cloned())
+        .fold(Rules::new(), Rules::rule)
+}
+
+async fn json(document: bytes::Bytes) -> Response {
     let mut res = document.into_response();
-    let headers = res.headers_mut();
-    headers.insert(
+    res.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
+    res
+}
+
+async fn jwks(document: bytes::Bytes) -> Response {
+    let mut res = json(document).await;
+    let headers = res.headers_mut();
     if let Ok(v) = http::HeaderValue::try_from(format!("public, max-age={JWKS_MAX_AGE}")) {
         headers.insert(header::CACHE_CONTROL, v);
     }
@@ -272,7 +306,7 @@ mod tests {
 
     #[test]
     fn the_always_public_paths_are_valid_patterns() {
-        for path in ALWAYS_PUBLIC {
+        for path in ALWAYS_PUBLIC.iter().chain([&OPENAPI_PATH]) {
             assert!(Rule::new(path).is_ok(), "{path}");
         }
     }

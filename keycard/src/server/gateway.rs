@@ -106,6 +106,11 @@ impl IdentityHeaders {
         })
     }
 
+    /// The user, role and claims header names.
+    pub(crate) fn names(&self) -> [&HeaderName; 3] {
+        [&self.user, &self.role, &self.claims]
+    }
+
     /// Whether `name` is one of these, under any spelling (case, `_` for `-`).
     pub(crate) fn is_identity(&self, name: &HeaderName) -> bool {
         [&self.user, &self.role, &self.claims]

@@ -24,6 +24,8 @@ pub(crate) mod forward_auth;
 #[cfg(feature = "server")]
 pub(crate) mod gateway;
 #[cfg(feature = "server")]
+pub mod openapi;
+#[cfg(feature = "server")]
 pub(crate) mod ready;
 #[cfg(feature = "server")]
 pub(crate) mod request_id;
