@@ -121,6 +121,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Check a configuration as serve would, and print it resolved with secrets redacted (exit 0 or 2)
     CheckConfig(Box<ServeArgs>),
+    /// Print the OpenAPI 3.1 document of Keycard's routes (every operation some configuration serves; a server publishes its own at /openapi.json)
+    Openapi,
     /// Manage the user database
     Users {
         #[command(subcommand)]

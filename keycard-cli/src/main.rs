@@ -100,6 +100,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .map_err(Failure::Config)
             })
         }
+        Command::Openapi => print_line(&keycard::server::openapi::full()).map_err(Failure::Runtime),
         Command::Keys { command } => keys_cmd::run(command).map_err(Failure::Runtime),
         Command::Tokens {
             command: cli::TokensCommand::Revoke { jti, until },

@@ -24,5 +24,6 @@ mod keys;
 mod lifecycle;
 mod nginx;
 mod node_interop;
+mod openapi;
 mod ops;
 mod serve;

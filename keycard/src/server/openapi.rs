@@ -13,7 +13,7 @@
 //! feed on a verify-only node, no JWKS under an HMAC secret, and the forward-auth and
 //! identity headers under the names configured. In gateway mode Keycard serves no
 //! document: `/openapi.json` is then the upstream's path (`keycard openapi` prints the
-//! whole document instead).
+//! whole document instead, [`full`]).
 //!
 //! ```
 //! use keycard::server::{ForwardAuthHeaders, IdentityHeaders, openapi};
@@ -38,12 +38,29 @@ use crate::server::gateway::IdentityHeaders;
 pub const OPENAPI_PATH: &str = "/openapi.json";
 
 /// The whole document, as written: every operation any configuration serves.
-pub const FULL: &str = include_str!("openapi.json");
+const FULL: &str = include_str!("openapi.json");
 
 /// The operation methods of an OpenAPI path item.
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
+
+/// The whole document (every operation some configuration serves, the default header
+/// names), for people: indented, this build's version. `keycard openapi` prints it.
+pub fn full() -> String {
+    // As written, in its order (a `serde_json::Value` would sort the keys).
+    FULL.trim_end().replacen(
+        r#""version": "0.0.0""#,
+        &format!(r#""version": "{}""#, env!("CARGO_PKG_VERSION")),
+        1,
+    )
+}
+
+fn set_version(doc: &mut Value) {
+    if let Some(version) = doc.pointer_mut("/info/version") {
+        *version = Value::from(env!("CARGO_PKG_VERSION"));
+    }
+}
 
 /// The document for a server that serves `paths`: the other paths left out (with the
 /// links into their operations), the version this build's, and the forward-auth and
@@ -53,9 +70,7 @@ pub fn document(paths: &[&str], forward: &ForwardAuthHeaders, identity: &Identit
         // The test below parses it; a build whose document does not parse never ships.
         return Bytes::from_static(FULL.as_bytes());
     };
-    if let Some(version) = doc.pointer_mut("/info/version") {
-        *version = Value::from(env!("CARGO_PKG_VERSION"));
-    }
+    set_version(&mut doc);
     if let Some(Value::Object(items)) = doc.get_mut("paths") {
         items.retain(|path, _| paths.contains(&path.as_str()));
     }
