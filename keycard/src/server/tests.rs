@@ -305,3 +305,13 @@ fn the_whole_document_parses_and_every_operation_has_an_id() {
     ids.dedup();
     assert_eq!(ids.len(), listed.len(), "operationIds are unique");
 }
+
+#[test]
+fn the_document_states_the_body_limit_the_code_holds() {
+    let doc: Value = serde_json::from_str(&crate::server::openapi::full()).unwrap();
+    let said = doc["components"]["responses"]["PayloadTooLarge"]["description"]
+        .as_str()
+        .unwrap();
+    let limit = format!("over {} KiB", crate::login::MAX_TOKEN_BODY / 1024);
+    assert!(said.contains(&limit), "{said:?} should say {limit:?}");
+}
