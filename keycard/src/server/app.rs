@@ -51,11 +51,13 @@ pub const JWKS_MAX_AGE: u64 = 300;
 
 /// The application `keycard serve` runs.
 ///
-/// It answers `/me`, `/healthz` and `/auth/verify` (forward auth); an issuer also
-/// answers `/token` (and `/revoke` with a token store) and publishes its public keys at
-/// `/.well-known/jwks.json`. Everything is behind the verifying layer. The rules start
-/// with the [`ALWAYS_PUBLIC`] paths, then those [`public`](Self::public) and
-/// [`rule`](Self::rule) add, first match wins; any other path needs a valid token.
+/// It answers `/me`, `/healthz`, `/readyz` and `/auth/verify` (forward auth); an issuer
+/// also answers `/token` (and `/revoke` with a token store) and publishes its public keys
+/// at `/.well-known/jwks.json`. Without a gateway it publishes its OpenAPI document at
+/// [`OPENAPI_PATH`] ([`openapi`]). Everything is behind the verifying layer. The rules
+/// start with the [`ALWAYS_PUBLIC`] paths (and the document's, where it is served), then
+/// those [`public`](Self::public) and [`rule`](Self::rule) add, first match wins; any
+/// other path needs a valid token.
 /// Unknown paths answer a JSON 404 — or, with a [`gateway`](Self::gateway), go to the
 /// upstream once allowed.
 ///
