@@ -11,7 +11,27 @@ use crate::stores::{self, Location};
 pub async fn run(config: &ServeConfig, location: &Location) -> anyhow::Result<()> {
     let mut out = Vec::new();
     let mut line = |k: &str, v: String| out.push(format!("{k:<22} {v}"));
-    line("listen", config.listen.clone());
+    line(
+        "listen",
+        format!("{}://{}", config.tls.scheme(), config.listen),
+    );
+    if let Some((cert, key)) = &config.tls.files {
+        line(
+            "tls",
+            format!(
+                "certificate {}, key {} [redacted], reloaded when changed",
+                cert.display(),
+                key.display()
+            ),
+        );
+    }
+    line(
+        "ca file",
+        config.tls.ca_file.as_ref().map_or_else(
+            || "- (the system's roots)".to_owned(),
+            |p| p.display().to_string(),
+        ),
+    );
     line(
         "metrics_listen",
         config

@@ -197,6 +197,21 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
 
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first), reloaded when it changes
+    #[arg(long, env = "KEYCARD_TLS_CERT", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, env = "KEYCARD_TLS_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Also trust these CA certificates (PEM) for https:// JWKS, revocation-feed and upstream URLs, beside the system's roots
+    #[arg(long, env = "KEYCARD_CA_FILE", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+
     /// PKCS#8 PEM private key to sign with (instead of AUTHENTICATION_SECRET)
     #[arg(long, env = "KEYCARD_SIGNING_KEY", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]

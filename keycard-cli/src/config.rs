@@ -112,6 +112,8 @@ pub struct ServeConfig {
     pub exposed: Vec<String>,
     /// Log lines as JSON objects rather than text.
     pub json_logs: bool,
+    /// HTTPS on the listener; whom to trust over https://.
+    pub tls: crate::tls::Tls,
 }
 
 /// The metrics listener: an address, never the public listener's own (what it tells is
@@ -301,8 +303,19 @@ impl ServeConfig {
             blocks.push(p.parse::<Cidr>().context("--trusted-proxy")?);
         }
         let proxies = TrustedProxies::new(blocks);
-        let gateway = gateway.map(|g| g.with_trusted_proxies(proxies.clone()));
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut gateway = gateway.map(|g| g.with_trusted_proxies(proxies.clone()));
+        let tls = crate::tls::Tls::resolve(
+            args.tls_cert.clone(),
+            args.tls_key.clone(),
+            args.ca_file.clone(),
+        )?;
+        #[cfg(feature = "tls")]
+        if let Some(client) = &tls.client {
+            gateway = gateway.map(|g| g.with_tls(client));
+        }
         Ok(Self {
+            tls,
             json_logs: json_logs(global)?,
             listen,
             metrics_listen,

@@ -10,6 +10,7 @@ mod demo;
 mod keys_cmd;
 mod serve;
 mod stores;
+mod tls;
 mod users_cmd;
 
 use std::io::IsTerminal;

@@ -91,11 +91,15 @@ pub async fn run(
             refetch,
             feed,
         } => {
-            let jwks = Arc::new(
-                RemoteJwks::new(jwks_url)
-                    .map_err(config_err)?
-                    .with_intervals(*refresh, *refetch),
-            );
+            #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+            let mut jwks = RemoteJwks::new(jwks_url)
+                .map_err(config_err)?
+                .with_intervals(*refresh, *refetch);
+            #[cfg(feature = "tls")]
+            if let Some(client) = &config.tls.client {
+                jwks = jwks.with_tls(client.clone());
+            }
+            let jwks = Arc::new(jwks);
             let found = match jwks.refresh().await {
                 Ok(n) => format!("{n} keys"),
                 Err(e) => {
@@ -199,15 +203,28 @@ pub async fn run(
         background.push(task);
         banner.push_str(&format!(", metrics on http://{bound}/metrics"));
     }
+    let scheme = config.tls.scheme();
     if config.json_logs {
-        tracing::info!("keycard listening on http://{addr} ({banner})");
+        tracing::info!("keycard listening on {scheme}://{addr} ({banner})");
     } else {
-        eprintln!("keycard listening on http://{addr} ({banner})");
+        eprintln!("keycard listening on {scheme}://{addr} ({banner})");
     }
     if let Some(demo) = demo {
         demo.print(addr);
     }
-    keycard::serve(listener, app.into_router(), limits, shutdown_signal())
+    let router = app.into_router();
+    #[cfg(feature = "tls")]
+    if let Some(server) = &config.tls.server {
+        background.push(server.watch(crate::tls::RELOAD_EVERY));
+        keycard::server::serve_tls(listener, router, limits, server, shutdown_signal())
+            .await
+            .map_err(|e| Failure::Runtime(e.into()))?;
+        for task in background {
+            task.abort();
+        }
+        return Ok(());
+    }
+    keycard::serve(listener, router, limits, shutdown_signal())
         .await
         .map_err(|e| Failure::Runtime(e.into()))?;
     for task in background {

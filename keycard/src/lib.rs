@@ -80,6 +80,8 @@ pub mod server;
 #[cfg(feature = "store")]
 pub mod store;
 mod sync;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[cfg(test)]
 mod testing;

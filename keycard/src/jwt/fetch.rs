@@ -1,5 +1,6 @@
-//! Fetching a document from an issuer over plain HTTP/1.1 (the JWKS, the revocation
-//! feed): one small hyper client, bounded in time and size.
+//! Fetching a document from an issuer over HTTP/1.1 (the JWKS, the revocation feed),
+//! plain or, with the `tls` feature, over TLS: one small hyper client, bounded in time
+//! and size.
 
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ pub(crate) struct Source {
     pub(crate) url: Uri,
     /// `host:port`, to connect to.
     authority: String,
+    /// For an `https://` URL: whom to trust.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsClient>,
 }
 
 /// What a GET brought back.
@@ -39,37 +43,74 @@ impl Source {
         let parsed: Uri = url
             .parse()
             .map_err(|_| config_error(format!("invalid {what} {url:?}")))?;
-        match parsed.scheme_str() {
-            Some("http") => {}
+        let port = match parsed.scheme_str() {
+            Some("http") => 80,
+            #[cfg(feature = "tls")]
+            Some("https") => 443,
+            #[cfg(not(feature = "tls"))]
             Some("https") => {
                 return Err(config_error(format!(
-                    "{what} {url}: this build fetches over http:// only; reach the issuer on a private address or through a local TLS proxy"
+                    "{what} {url}: this build has no TLS (cargo feature \"tls\"); reach the issuer over http:// on a private address"
                 )));
             }
             _ => {
                 return Err(config_error(format!(
-                    "{what} {url:?} must start with http://"
+                    "{what} {url:?} must start with http:// or https://"
                 )));
             }
-        }
+        };
         let authority = parsed
             .authority()
             .ok_or_else(|| config_error(format!("{what} {url:?} has no host")))?;
+        if authority.as_str().contains('@') {
+            return Err(config_error(format!(
+                "{what} {url:?}: no user information in the URL"
+            )));
+        }
         let authority = match authority.port_u16() {
             Some(_) => authority.to_string(),
-            None => format!("{}:80", authority.host()),
+            None => format!("{}:{port}", authority.host()),
+        };
+        #[cfg(feature = "tls")]
+        let tls = match parsed.scheme_str() {
+            Some("https") => Some(crate::tls::TlsClient::system()?),
+            _ => None,
         };
         Ok(Self {
             url: parsed,
             authority,
+            #[cfg(feature = "tls")]
+            tls,
         })
     }
 
-    /// The same origin with another path.
+    /// The same origin with another path (and the same trust).
     pub(crate) fn sibling(&self, path: &str) -> Result<Self, Error> {
         let scheme = self.url.scheme_str().unwrap_or("http");
         let host = self.url.authority().map_or("", |a| a.as_str());
-        Self::parse(&format!("{scheme}://{host}{path}"), "URL")
+        #[allow(unused_mut)]
+        let mut sibling = Self::parse(&format!("{scheme}://{host}{path}"), "URL")?;
+        #[cfg(feature = "tls")]
+        {
+            sibling.tls.clone_from(&self.tls);
+        }
+        Ok(sibling)
+    }
+
+    /// Trusts `tls` for an `https://` URL (no effect on `http://`).
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls(&mut self, tls: &crate::tls::TlsClient) {
+        if self.tls.is_some() {
+            self.tls = Some(tls.clone());
+        }
+    }
+
+    /// Trusts whom `other` trusts (the same issuer's other document).
+    #[cfg(feature = "tls")]
+    pub(crate) fn trust_as(&mut self, other: &Source) {
+        if let Some(tls) = &other.tls {
+            self.set_tls(tls);
+        }
     }
 
     /// GETs the document, in at most [`FETCH_TIMEOUT`] and `max_len` bytes; any status
@@ -100,6 +141,39 @@ impl Source {
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
             .map_err(|e| fail("cannot connect", &e))?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let host = self
+                .url
+                .host()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|e| fail("not a TLS server name", &e))?;
+            let stream = tokio_rustls::TlsConnector::from(tls.config())
+                .connect(name, stream)
+                .await
+                .map_err(|e| fail("TLS handshake failed", &crate::tls::describe(&e)))?;
+            return self.exchange(stream, accept, if_none_match, max_len).await;
+        }
+        self.exchange(stream, accept, if_none_match, max_len).await
+    }
+
+    /// One GET over an established connection.
+    async fn exchange<S>(
+        &self,
+        stream: S,
+        accept: &'static str,
+        if_none_match: Option<&str>,
+        max_len: usize,
+    ) -> Result<Fetched, Error>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            Error::new(ErrorKind::Io, format!("{}: {what}: {e}", self.url))
+        };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| fail("handshake failed", &e))?;

@@ -74,7 +74,8 @@ fn fetch_error(why: impl Into<String>) -> Error {
 }
 
 impl RemoteJwks {
-    /// Keys from `url` (`http://host[:port]/path`), not fetched yet: call
+    /// Keys from `url` (`http://host[:port]/path`, or `https://` with the `tls` feature,
+    /// trusting the system's roots), not fetched yet: call
     /// [`refresh`](Self::refresh) or [`spawn_refresher`](Self::spawn_refresher).
     ///
     /// Defaults to a refresh every 5 minutes and at most one on-demand refetch per 10
@@ -88,6 +89,13 @@ impl RemoteJwks {
             min_refetch: Self::DEFAULT_MIN_REFETCH,
             refresh_every: Self::DEFAULT_REFRESH,
         })
+    }
+
+    /// Trusts `tls` (a CA of your own, say) for an `https://` URL.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.source.set_tls(&tls);
+        self
     }
 
     /// Sets the periodic refresh interval and the least time between two on-demand

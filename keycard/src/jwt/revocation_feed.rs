@@ -222,10 +222,15 @@ mod subscriber {
         /// enough that a token revoked during a longer outage stops working within it.
         pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(600);
 
-        /// The feed at `url`, verified with `jwks`'s keys; not fetched yet.
+        /// The feed at `url`, verified with `jwks`'s keys; not fetched yet. Over
+        /// `https://`, it trusts whom `jwks` trusts.
         pub fn new(url: &str, jwks: Arc<RemoteJwks>) -> Result<Self, Error> {
+            #[allow(unused_mut)]
+            let mut source = Source::parse(url, "revocation feed URL")?;
+            #[cfg(feature = "tls")]
+            source.trust_as(jwks.source());
             Ok(Self {
-                source: Source::parse(url, "revocation feed URL")?,
+                source,
                 jwks,
                 issuer: None,
                 clock: Arc::new(SystemClock),

@@ -236,11 +236,45 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub struct Gateway {
     scheme_authority: String,
     base_path: String,
-    client: Client<HttpConnector, Body>,
+    client: Client<Connector, Body>,
     identity: IdentityHeaders,
     proxies: TrustedProxies,
     pass_authorization: bool,
     timeout: Duration,
+}
+
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
+/// The connector: plain TCP, and with the `tls` feature TLS for `https://` upstreams,
+/// trusting `tls`.
+#[cfg(feature = "tls")]
+fn connector(tls: &crate::tls::TlsClient) -> Connector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http.enforce_http(false);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls.config()).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
+}
+
+#[cfg(not(feature = "tls"))]
+fn connector() -> Connector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http
+}
+
+fn client(connector: Connector) -> Client<Connector, Body> {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
 }
 
 impl Gateway {
@@ -258,7 +292,9 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// A gateway to `upstream` (`http://host:port`, optionally with a base path).
+    /// A gateway to `upstream` (`http://host:port`, optionally with a base path; or
+    /// `https://` with the `tls` feature, trusting the system's roots, or whom
+    /// [`with_tls`](Self::with_tls) says).
     pub fn new(upstream: &str) -> Result<Self, Error> {
         let bad = |why: &str| {
             Error::new(
@@ -267,23 +303,34 @@ impl Gateway {
             )
         };
         let uri: Uri = upstream.parse().map_err(|_| bad("not a URL"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad(
-                "use an http:// URL (the upstream is usually on the same host)",
-            ));
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            #[cfg(feature = "tls")]
+            Some("https") => "https",
+            #[cfg(not(feature = "tls"))]
+            Some("https") => {
+                return Err(bad(
+                    "this build has no TLS (cargo feature \"tls\"): use an http:// URL",
+                ));
+            }
+            _ => return Err(bad("use an http:// or https:// URL")),
+        };
         let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(bad("no user information in the URL"));
+        }
         if uri.query().is_some() {
             return Err(bad("no query string, please"));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        #[cfg(feature = "tls")]
+        let client = client(connector(&match scheme {
+            "https" => crate::tls::TlsClient::system().map_err(|e| bad(&e.to_string()))?,
+            _ => crate::tls::TlsClient::none().map_err(|e| bad(&e.to_string()))?,
+        }));
+        #[cfg(not(feature = "tls"))]
+        let client = client(connector());
         Ok(Self {
-            scheme_authority: format!("http://{authority}"),
+            scheme_authority: format!("{scheme}://{authority}"),
             base_path: uri.path().trim_end_matches('/').to_owned(),
             client,
             identity: IdentityHeaders::default(),
@@ -291,6 +338,15 @@ impl Gateway {
             pass_authorization: false,
             timeout: Self::DEFAULT_TIMEOUT,
         })
+    }
+
+    /// Trusts `tls` (a CA of your own, say) for an `https://` upstream.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: &crate::tls::TlsClient) -> Self {
+        if self.scheme_authority.starts_with("https://") {
+            self.client = client(connector(tls));
+        }
+        self
     }
 
     /// Uses these identity header names.

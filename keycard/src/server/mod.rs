@@ -43,6 +43,8 @@ pub use gateway::{Gateway, IdentityHeaders};
 pub use ready::{CHECK_TIMEOUT, Readiness};
 #[cfg(feature = "server")]
 pub use request_id::REQUEST_ID;
+#[cfg(all(feature = "server", feature = "tls"))]
+pub use serve::serve_tls;
 #[cfg(feature = "server")]
 pub use serve::{ServerLimits, serve};
 

@@ -109,6 +109,37 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`] over TLS: HTTPS with `tls`'s certificate, which may change while serving
+/// ([`TlsServer::watch`](crate::tls::TlsServer::watch)). The handshake counts against
+/// the head's time limit, so a client that stalls it holds its slot no longer than one
+/// that stalls its headers.
+#[cfg(feature = "tls")]
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    tls: &Arc<crate::tls::TlsServer>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = tls.acceptor().map_err(std::io::Error::other)?;
+    run(listener, app, limits, Some(acceptor), shutdown).await
+}
+
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = std::convert::Infallible;
+
+async fn run(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    tls: Option<Acceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -145,13 +176,42 @@ pub async fn serve(
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     app.clone().oneshot(req.map(Body::new))
                 });
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                match &tls {
+                    None => {
+                        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                        tokio::spawn(async move {
+                            if let Err(e) = conn.await {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                            drop(slot);
+                        });
                     }
-                    drop(slot);
-                });
+                    #[cfg(feature = "tls")]
+                    Some(acceptor) => {
+                        let (acceptor, http, watcher) = (acceptor.clone(), http.clone(), graceful.watcher());
+                        let handshake_limit = limits.header_timeout;
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                            if let Err(e) = conn.await {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                            drop(slot);
+                        });
+                    }
+                    #[cfg(not(feature = "tls"))]
+                    Some(never) => match *never {},
+                }
             }
             () = &mut shutdown => break,
         }
