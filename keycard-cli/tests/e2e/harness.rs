@@ -147,9 +147,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let found = log.lock().unwrap().iter().find_map(|l| {
-                l.split("listening on http://")
+                l.split("listening on ")
                     .nth(1)
-                    .map(|r| r.split(' ').next().unwrap().to_owned())
+                    .and_then(|r| r.split_once("://"))
+                    .map(|(_, r)| r.split(' ').next().unwrap().to_owned())
             });
             if let Some(addr) = found {
                 return Server {

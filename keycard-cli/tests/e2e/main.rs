@@ -27,3 +27,4 @@ mod node_interop;
 mod openapi;
 mod ops;
 mod serve;
+mod tls;

@@ -1,0 +1,448 @@
+//! TLS both ways, with certificates made here (rcgen): HTTPS on Keycard's listener (the
+//! certificate reloaded under open connections), `https://` JWKS and upstream URLs with
+//! `--ca-file`, and the refusals — an expired certificate, a wrong host name, an
+//! untrusted CA — each in a clear line.
+
+use std::process::Command;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, date_time_ymd};
+use serde_json::Value;
+
+use crate::harness::{Env, SECRET, Server, eventually, required, run_cmd, stderr};
+
+/// A certificate authority of the test's own.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            issuer: Issuer::new(params, key),
+            pem: cert.pem(),
+        }
+    }
+
+    /// A server certificate for `names`, valid from `from` to `until` (years), serial `serial`;
+    /// written to `name.pem` and `name.key` in `env`.
+    fn issue(&self, env: &Env, name: &str, names: &[&str], years: (i32, i32), serial: u64) {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        params.not_before = date_time_ymd(years.0, 1, 1);
+        params.not_after = date_time_ymd(years.1, 1, 1);
+        params.serial_number = Some(serial.into());
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        std::fs::write(env.path(&format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(env.path(&format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+
+    fn write(&self, env: &Env, file: &str) {
+        std::fs::write(env.path(file), &self.pem).unwrap();
+    }
+}
+
+/// A valid certificate for localhost, by `ca`.
+fn localhost(env: &Env, ca: &Ca, name: &str, serial: u64) {
+    ca.issue(env, name, &["localhost", "127.0.0.1"], (2020, 2090), serial);
+}
+
+fn python_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ssl"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// GETs each of `paths` over one TLS connection to `localhost:port` (Python's `ssl`,
+/// trusting `ca_file`), running `between` after the first; returns each answer's status
+/// and body, and the serial number of the certificate the connection saw.
+const KEEP_ALIVE: &str = r#"
+import http.client, json, ssl, sys
+port, ca, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=10)
+out = []
+for i in range(2):
+    conn.request("GET", "/me", headers={"Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    out.append([r.status, r.read().decode()])
+    if i == 0:
+        print(json.dumps({"serial": conn.sock.getpeercert()["serialNumber"]}), flush=True)
+        sys.stdin.readline()
+print(json.dumps({"answers": out, "serial": conn.sock.getpeercert()["serialNumber"]}))
+"#;
+
+/// The serial number of the certificate a new connection to `localhost:port` sees.
+fn serial_seen(port: u16, ca_file: &str) -> Option<String> {
+    let script = "import ssl, socket, sys\n\
+        ctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+        s = ctx.wrap_socket(socket.create_connection(('localhost', int(sys.argv[1])), 5), server_hostname='localhost')\n\
+        print(s.getpeercert()['serialNumber'])\n";
+    let out = run_cmd(
+        Command::new("python3").args(["-c", script, &port.to_string(), ca_file]),
+        "",
+    );
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `curl` over HTTPS, trusting `ca_file`: the status and body.
+fn curl(url: &str, ca_file: &str, extra: &[&str]) -> (u16, String) {
+    let out = run_cmd(
+        Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "--cacert",
+                ca_file,
+                "-w",
+                "\n%{http_code}",
+            ])
+            .args(extra)
+            .arg(url),
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        status.trim().parse().unwrap_or(0),
+        format!("{body}{}", stderr(&out)),
+    )
+}
+
+fn https_server(env: &Env, args: &[&str]) -> Server {
+    let mut all = vec!["--tls-cert", "server.pem", "--tls-key", "server.key"];
+    all.extend_from_slice(args);
+    env.serve(&all)
+}
+
+#[test]
+fn keycard_serves_https_and_swaps_its_certificate_under_open_connections() {
+    if !python_available() {
+        required::<()>("python3 with ssl");
+        return;
+    }
+    let env = Env::new();
+    let ca = Ca::new("Keycard test CA");
+    ca.write(&env, "ca.pem");
+    localhost(&env, &ca, "server", 1001);
+    env.add_user("alice", "user", "alice-password");
+    let server = https_server(&env, &[]);
+    assert!(
+        server.log().contains("listening on https://"),
+        "{}",
+        server.log()
+    );
+    let port = server.addr.port();
+    let ca_file = env.path("ca.pem").display().to_string();
+
+    // curl, a client of its own: log in and call /me over HTTPS.
+    let base = format!("https://localhost:{port}");
+    let (status, body) = curl(
+        &format!("{base}/token"),
+        &ca_file,
+        &[
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"username":"alice","password":"alice-password"}"#,
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = curl(
+        &format!("{base}/me"),
+        &ca_file,
+        &["-H", &format!("authorization: Bearer {token}")],
+    );
+    assert_eq!(
+        (status, body.contains("\"sub\":\"alice\"")),
+        (200, true),
+        "{body}"
+    );
+    // Plain HTTP to the TLS port is not served.
+    let r = std::net::TcpStream::connect(server.addr).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        Ok(buf)
+    });
+    assert!(!String::from_utf8_lossy(&r.unwrap()).contains("200 OK"));
+
+    // One connection opened on the first certificate…
+    let mut child = Command::new("python3")
+        .args(["-c", KEEP_ALIVE, &port.to_string(), &ca_file, &token])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["serial"], "03E9", "serial 1001");
+    // …the files replaced by a renewal (a new key too)…
+    localhost(&env, &ca, "server", 1002);
+    assert!(
+        eventually(Duration::from_secs(15), || serial_seen(port, &ca_file)
+            .as_deref()
+            == Some("03EA")),
+        "new connections never saw the new certificate: {}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("TLS certificate reloaded"),
+        "{}",
+        server.log()
+    );
+    // …and the open connection still answers, on the certificate it began with.
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let last: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(last["answers"][1][0], 200, "{last}");
+    assert_eq!(last["serial"], "03E9");
+
+    // A broken renewal (a key that is not the certificate's) is refused and logged;
+    // the current certificate keeps serving.
+    let other = KeyPair::generate().unwrap();
+    std::fs::write(env.path("server.key"), other.serialize_pem()).unwrap();
+    assert!(eventually(Duration::from_secs(15), || server
+        .log()
+        .contains("TLS certificate not reloaded")));
+    assert_eq!(serial_seen(port, &ca_file).as_deref(), Some("03EA"));
+}
+
+#[test]
+fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file() {
+    let env = Env::new();
+    let ca = Ca::new("Keycard test CA");
+    ca.write(&env, "ca.pem");
+    localhost(&env, &ca, "server", 7);
+    crate::harness::generate_key(&env, "EdDSA", "issuer.pem");
+    env.add_user("alice", "user", "alice-password");
+    let issuer = env.serve_with(
+        env.cmd(),
+        &[
+            "--signing-key",
+            "issuer.pem",
+            "--tls-cert",
+            "server.pem",
+            "--tls-key",
+            "server.key",
+        ],
+    );
+    let jwks = format!(
+        "https://localhost:{}/.well-known/jwks.json",
+        issuer.addr.port()
+    );
+    let node = env.serve_with(
+        env.cmd(),
+        &[
+            "--jwks-url",
+            &jwks,
+            "--ca-file",
+            "ca.pem",
+            "--revocation-refresh",
+            "1s",
+        ],
+    );
+    assert!(node.log().contains("1 keys"), "{}", node.log());
+    // A token from the issuer (over HTTPS, by curl) verifies on the node.
+    let ca_file = env.path("ca.pem").display().to_string();
+    let (status, body) = curl(
+        &format!("https://localhost:{}/token", issuer.addr.port()),
+        &ca_file,
+        &["-d", "username=alice&password=alice-password"],
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(node.get("/me", Some(&token)).status, 200);
+    // Revoked at the issuer, refused at the node once its feed (over HTTPS) has it.
+    let (status, body) = curl(
+        &format!("https://localhost:{}/revoke", issuer.addr.port()),
+        &ca_file,
+        &[
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            "-d",
+            &format!("token={token}"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        eventually(Duration::from_secs(10), || node
+            .get("/me", Some(&token))
+            .status
+            == 401),
+        "{}",
+        node.log()
+    );
+}
+
+/// Starts a verify-only node against an HTTPS issuer presenting `cert`, trusting
+/// `ca_file` (or only the system's roots); returns the node's log.
+fn node_log_against(env: &Env, cert: &str, ca_file: Option<&str>) -> String {
+    let issuer = env.serve_with(
+        env.cmd(),
+        &[
+            "--signing-key",
+            "issuer.pem",
+            "--tls-cert",
+            &format!("{cert}.pem"),
+            "--tls-key",
+            &format!("{cert}.key"),
+        ],
+    );
+    let jwks = format!(
+        "https://localhost:{}/.well-known/jwks.json",
+        issuer.addr.port()
+    );
+    let mut args = vec!["--jwks-url", jwks.as_str(), "--revocation-feed", "off"];
+    if let Some(ca) = ca_file {
+        args.extend(["--ca-file", ca]);
+    }
+    let node = env.serve_with(env.cmd(), &args);
+    let log = node.log();
+    assert!(log.contains("no keys yet"), "{log}");
+    log
+}
+
+#[test]
+fn expired_wrong_host_and_untrusted_certificates_are_refused_in_a_clear_line() {
+    let env = Env::new();
+    let ca = Ca::new("Keycard test CA");
+    ca.write(&env, "ca.pem");
+    Ca::new("Someone else's CA").write(&env, "other-ca.pem");
+    crate::harness::generate_key(&env, "EdDSA", "issuer.pem");
+    ca.issue(&env, "expired", &["localhost"], (2020, 2021), 1);
+    ca.issue(&env, "elsewhere", &["issuer.example"], (2020, 2090), 2);
+    localhost(&env, &ca, "good", 3);
+
+    let log = node_log_against(&env, "expired", Some("ca.pem"));
+    assert!(
+        log.contains("the server's certificate has expired"),
+        "{log}"
+    );
+    let log = node_log_against(&env, "elsewhere", Some("ca.pem"));
+    assert!(log.contains("not valid for this host name"), "{log}");
+    let log = node_log_against(&env, "good", Some("other-ca.pem"));
+    assert!(log.contains("not signed by a trusted CA"), "{log}");
+    let log = node_log_against(&env, "good", None);
+    assert!(log.contains("not signed by a trusted CA"), "{log}");
+}
+
+#[test]
+fn tls_mistakes_are_one_line_and_exit_2() {
+    let env = Env::new();
+    let ca = Ca::new("Keycard test CA");
+    localhost(&env, &ca, "server", 1);
+    localhost(&env, &ca, "other", 2);
+    std::fs::write(env.path("not-pem.txt"), "hello").unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--tls-cert", "server.pem"], "--tls-cert needs --tls-key"),
+        (&["--tls-key", "server.key"], "--tls-key needs --tls-cert"),
+        (
+            &["--tls-cert", "missing.pem", "--tls-key", "server.key"],
+            "--tls-cert missing.pem",
+        ),
+        (
+            &["--tls-cert", "not-pem.txt", "--tls-key", "server.key"],
+            "no certificate in it",
+        ),
+        (
+            &["--tls-cert", "server.pem", "--tls-key", "other.key"],
+            "does not go with --tls-cert",
+        ),
+        (
+            &["--ca-file", "not-pem.txt"],
+            "--ca-file not-pem.txt: no certificate",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let out = run_cmd(
+            env.cmd().env("AUTHENTICATION_SECRET", SECRET).args(&all),
+            "",
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_gateway_forwards_to_an_https_upstream_it_trusts() {
+    if !python_available() {
+        required::<()>("python3 with ssl");
+        return;
+    }
+    let env = Env::new();
+    let ca = Ca::new("Keycard test CA");
+    ca.write(&env, "ca.pem");
+    localhost(&env, &ca, "upstream", 9);
+    // An HTTPS upstream: Python's http.server behind its ssl module, echoing the path
+    // and the identity header.
+    let script = r#"
+import http.server, json, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "user": self.headers.get("x-auth-user")}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+    let mut upstream = Command::new("python3")
+        .args(["-c", script])
+        .arg(env.path("upstream.pem"))
+        .arg(env.path("upstream.key"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(upstream.stdout.take().unwrap()));
+    let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    env.add_user("alice", "user", "alice-password");
+    let url = format!("https://localhost:{port}");
+    let trusted = env.serve(&["--upstream", &url, "--ca-file", "ca.pem"]);
+    let token = trusted.token("alice", "alice-password");
+    let r = trusted.get("/orders/7", Some(&token));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["path"], "/orders/7");
+    assert_eq!(r.json()["user"], "alice");
+    // Without the CA, the upstream is not trusted: 502, and the reason in the log.
+    let untrusted = env.serve(&["--upstream", &url]);
+    let r = untrusted.get("/orders/7", Some(&token));
+    assert_eq!((r.status, r.error()), (502, "bad_gateway".to_owned()));
+    let _ = upstream.kill();
+    let _ = upstream.wait();
+}
