@@ -127,6 +127,7 @@ impl TlsClient {
     }
 
     /// Trusts nobody: for a client that speaks only plain HTTP (an `http://` upstream).
+    #[cfg(feature = "server")]
     pub(crate) fn none() -> Result<Self, Error> {
         let config = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
