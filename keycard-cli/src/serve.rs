@@ -214,19 +214,16 @@ pub async fn run(
     }
     let router = app.into_router();
     #[cfg(feature = "tls")]
-    if let Some(server) = &config.tls.server {
-        background.push(server.watch(crate::tls::RELOAD_EVERY));
-        keycard::server::serve_tls(listener, router, limits, server, shutdown_signal())
-            .await
-            .map_err(|e| Failure::Runtime(e.into()))?;
-        for task in background {
-            task.abort();
+    let served = match &config.tls.server {
+        Some(server) => {
+            background.push(server.watch(crate::tls::RELOAD_EVERY));
+            keycard::server::serve_tls(listener, router, limits, server, shutdown_signal()).await
         }
-        return Ok(());
-    }
-    keycard::serve(listener, router, limits, shutdown_signal())
-        .await
-        .map_err(|e| Failure::Runtime(e.into()))?;
+        None => keycard::serve(listener, router, limits, shutdown_signal()).await,
+    };
+    #[cfg(not(feature = "tls"))]
+    let served = keycard::serve(listener, router, limits, shutdown_signal()).await;
+    served.map_err(|e| Failure::Runtime(e.into()))?;
     for task in background {
         task.abort();
     }

@@ -446,3 +446,53 @@ srv.serve_forever()
     let _ = upstream.kill();
     let _ = upstream.wait();
 }
+
+#[test]
+fn behind_an_https_listener_the_upstream_is_told_https() {
+    let echo = crate::harness::Echo::start();
+    let env = Env::new();
+    let ca = Ca::new("Keycard test CA");
+    ca.write(&env, "ca.pem");
+    localhost(&env, &ca, "server", 5);
+    env.add_user("alice", "user", "alice-password");
+    let gateway = https_server(&env, &["--upstream", &format!("http://{}", echo.addr)]);
+    let ca_file = env.path("ca.pem").display().to_string();
+    let base = format!("https://localhost:{}", gateway.addr.port());
+    let (status, body) = curl(
+        &format!("{base}/token"),
+        &ca_file,
+        &["-d", "username=alice&password=alice-password"],
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = curl(
+        &format!("{base}/orders"),
+        &ca_file,
+        &["-H", &format!("authorization: Bearer {token}")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let echoed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        crate::harness::echoed(&echoed, "x-forwarded-proto"),
+        Some("https")
+    );
+    // A client's own X-Forwarded-Proto never gets through.
+    let (_, body) = curl(
+        &format!("{base}/orders"),
+        &ca_file,
+        &[
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            "-H",
+            "x-forwarded-proto: http",
+        ],
+    );
+    let echoed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        crate::harness::echoed(&echoed, "x-forwarded-proto"),
+        Some("https")
+    );
+}

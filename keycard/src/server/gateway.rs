@@ -43,6 +43,7 @@ use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
 use crate::login::client_addr::TrustedProxies;
 use crate::server::errors::json_error;
+use crate::server::serve::OverTls;
 
 /// Forwarding headers a client may not write (see the module docs), by folded name.
 const FORWARDING_HEADERS: [&str; 18] = [
@@ -415,6 +416,11 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    let proto = if parts.extensions.get::<OverTls>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let headers = &mut parts.headers;
     let host = headers.get(header::HOST).cloned();
     // Read before the stripping: the chain of a trusted proxy is kept.
@@ -435,7 +441,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             headers.insert("x-real-ip", v);
         }
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Some(host) = host {
         headers.insert("x-forwarded-host", host);
     }

@@ -128,6 +128,10 @@ pub async fn serve_tls(
     run(listener, app, limits, Some(acceptor), shutdown).await
 }
 
+/// Marks a request that came over TLS (the gateway then says `X-Forwarded-Proto: https`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OverTls;
+
 #[cfg(feature = "tls")]
 type Acceptor = tokio_rustls::TlsAcceptor;
 #[cfg(not(feature = "tls"))]
@@ -172,8 +176,12 @@ async fn run(
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
+                let secure = tls.is_some();
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    if secure {
+                        req.extensions_mut().insert(OverTls);
+                    }
                     app.clone().oneshot(req.map(Body::new))
                 });
                 match &tls {
