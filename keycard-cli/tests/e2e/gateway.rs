@@ -334,7 +334,14 @@ fn forward_auth_for_traefik_and_caddy_reads_x_forwarded_uri_only() {
 fn bad_gateway_configuration_is_refused() {
     let (env, _echo) = setup();
     for (args, says) in [
-        (vec!["--upstream", "https://api.example"], "http://"),
+        (
+            vec!["--upstream", "ftp://api.example"],
+            "http:// or https://",
+        ),
+        (
+            vec!["--upstream", "http://user:pw@api.example"],
+            "no user information",
+        ),
         (vec!["--upstream", "not a url"], "--upstream"),
         (
             vec![

@@ -239,6 +239,24 @@ impl Drop for Server {
     }
 }
 
+/// Ends `child` the way a service manager would: SIGTERM, up to 5 s to exit (nginx's
+/// master then ends its workers, which a SIGKILL would leave behind), then SIGKILL.
+pub fn stop(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_none() {
+        // Not `signal`: it may have exited meanwhile, and a drop must not panic.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{sig}"))

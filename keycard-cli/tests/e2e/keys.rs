@@ -88,8 +88,8 @@ fn wrong_keys_are_refused_at_start_with_one_line() {
     assert!(stderr(&res).contains("HMAC"), "{}", stderr(&res));
     for (args, says) in [
         (
-            vec!["--jwks-url", "https://issuer.example/.well-known/jwks.json"],
-            "http://",
+            vec!["--jwks-url", "ftp://issuer.example/.well-known/jwks.json"],
+            "must start with http:// or https://",
         ),
         (vec!["--jwks-url", "ftp://x/"], "http://"),
         (

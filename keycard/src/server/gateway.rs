@@ -532,8 +532,16 @@ mod tests {
             g.target(&"/x?y=1".parse().unwrap()).unwrap(),
             "http://127.0.0.1:3000/api/x?y=1"
         );
-        for bad in ["https://x", "127.0.0.1:3000", "http://x/?q=1", "nonsense"] {
+        for bad in [
+            "127.0.0.1:3000",
+            "http://x/?q=1",
+            "nonsense",
+            "ftp://x",
+            "http://user:pw@x",
+        ] {
             assert!(Gateway::new(bad).is_err(), "{bad}");
         }
+        // https:// with the tls feature (a build without it refuses, saying so).
+        assert_eq!(Gateway::new("https://x").is_ok(), cfg!(feature = "tls"));
     }
 }
