@@ -121,6 +121,31 @@ fn curl(url: &str, ca_file: &str, extra: &[&str]) -> (u16, String) {
     )
 }
 
+/// A working directory with a CA of its own (`ca.pem`) and a certificate for localhost
+/// by it (`NAME.pem`, `NAME.key`); the CA file's path.
+fn setup(name: &str, serial: u64) -> (Env, Ca, String) {
+    let env = Env::new();
+    let ca = Ca::new("Keycard test CA");
+    ca.write(&env, "ca.pem");
+    localhost(&env, &ca, name, serial);
+    let ca_file = env.path("ca.pem").display().to_string();
+    (env, ca, ca_file)
+}
+
+/// Logs alice in at `base` (an HTTPS origin) with curl: her access token.
+fn token_over_https(base: &str, ca_file: &str) -> String {
+    let (status, body) = curl(
+        &format!("{base}/token"),
+        ca_file,
+        &["-d", "username=alice&password=alice-password"],
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn https_server(env: &Env, args: &[&str]) -> Server {
     let mut all = vec!["--tls-cert", "server.pem", "--tls-key", "server.key"];
     all.extend_from_slice(args);
@@ -133,10 +158,7 @@ fn keycard_serves_https_and_swaps_its_certificate_under_open_connections() {
         required::<()>("python3 with ssl");
         return;
     }
-    let env = Env::new();
-    let ca = Ca::new("Keycard test CA");
-    ca.write(&env, "ca.pem");
-    localhost(&env, &ca, "server", 1001);
+    let (env, ca, ca_file) = setup("server", 1001);
     env.add_user("alice", "user", "alice-password");
     let server = https_server(&env, &[]);
     assert!(
@@ -145,25 +167,10 @@ fn keycard_serves_https_and_swaps_its_certificate_under_open_connections() {
         server.log()
     );
     let port = server.addr.port();
-    let ca_file = env.path("ca.pem").display().to_string();
 
     // curl, a client of its own: log in and call /me over HTTPS.
     let base = format!("https://localhost:{port}");
-    let (status, body) = curl(
-        &format!("{base}/token"),
-        &ca_file,
-        &[
-            "-H",
-            "content-type: application/json",
-            "-d",
-            r#"{"username":"alice","password":"alice-password"}"#,
-        ],
-    );
-    assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token_over_https(&base, &ca_file);
     let (status, body) = curl(
         &format!("{base}/me"),
         &ca_file,
@@ -229,10 +236,7 @@ fn keycard_serves_https_and_swaps_its_certificate_under_open_connections() {
 
 #[test]
 fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file() {
-    let env = Env::new();
-    let ca = Ca::new("Keycard test CA");
-    ca.write(&env, "ca.pem");
-    localhost(&env, &ca, "server", 7);
+    let (env, _ca, ca_file) = setup("server", 7);
     crate::harness::generate_key(&env, "EdDSA", "issuer.pem");
     env.add_user("alice", "user", "alice-password");
     let issuer = env.serve_with(
@@ -263,17 +267,10 @@ fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file()
     );
     assert!(node.log().contains("1 keys"), "{}", node.log());
     // A token from the issuer (over HTTPS, by curl) verifies on the node.
-    let ca_file = env.path("ca.pem").display().to_string();
-    let (status, body) = curl(
-        &format!("https://localhost:{}/token", issuer.addr.port()),
+    let token = token_over_https(
+        &format!("https://localhost:{}", issuer.addr.port()),
         &ca_file,
-        &["-d", "username=alice&password=alice-password"],
     );
-    assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     assert_eq!(node.get("/me", Some(&token)).status, 200);
     // Revoked at the issuer, refused at the node once its feed (over HTTPS) has it.
     let (status, body) = curl(
@@ -327,14 +324,11 @@ fn node_log_against(env: &Env, cert: &str, ca_file: Option<&str>) -> String {
 
 #[test]
 fn expired_wrong_host_and_untrusted_certificates_are_refused_in_a_clear_line() {
-    let env = Env::new();
-    let ca = Ca::new("Keycard test CA");
-    ca.write(&env, "ca.pem");
+    let (env, ca, _) = setup("good", 3);
     Ca::new("Someone else's CA").write(&env, "other-ca.pem");
     crate::harness::generate_key(&env, "EdDSA", "issuer.pem");
     ca.issue(&env, "expired", &["localhost"], (2020, 2021), 1);
     ca.issue(&env, "elsewhere", &["issuer.example"], (2020, 2090), 2);
-    localhost(&env, &ca, "good", 3);
 
     let log = node_log_against(&env, "expired", Some("ca.pem"));
     assert!(
@@ -351,9 +345,7 @@ fn expired_wrong_host_and_untrusted_certificates_are_refused_in_a_clear_line() {
 
 #[test]
 fn tls_mistakes_are_one_line_and_exit_2() {
-    let env = Env::new();
-    let ca = Ca::new("Keycard test CA");
-    localhost(&env, &ca, "server", 1);
+    let (env, ca, _) = setup("server", 1);
     localhost(&env, &ca, "other", 2);
     std::fs::write(env.path("not-pem.txt"), "hello").unwrap();
     let cases: [(&[&str], &str); 6] = [
@@ -396,10 +388,7 @@ fn a_gateway_forwards_to_an_https_upstream_it_trusts() {
         required::<()>("python3 with ssl");
         return;
     }
-    let env = Env::new();
-    let ca = Ca::new("Keycard test CA");
-    ca.write(&env, "ca.pem");
-    localhost(&env, &ca, "upstream", 9);
+    let (env, _ca, _) = setup("upstream", 9);
     // An HTTPS upstream: Python's http.server behind its ssl module, echoing the path
     // and the identity header.
     let script = r#"
@@ -450,24 +439,11 @@ srv.serve_forever()
 #[test]
 fn behind_an_https_listener_the_upstream_is_told_https() {
     let echo = crate::harness::Echo::start();
-    let env = Env::new();
-    let ca = Ca::new("Keycard test CA");
-    ca.write(&env, "ca.pem");
-    localhost(&env, &ca, "server", 5);
+    let (env, _ca, ca_file) = setup("server", 5);
     env.add_user("alice", "user", "alice-password");
     let gateway = https_server(&env, &["--upstream", &format!("http://{}", echo.addr)]);
-    let ca_file = env.path("ca.pem").display().to_string();
     let base = format!("https://localhost:{}", gateway.addr.port());
-    let (status, body) = curl(
-        &format!("{base}/token"),
-        &ca_file,
-        &["-d", "username=alice&password=alice-password"],
-    );
-    assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token_over_https(&base, &ca_file);
     let (status, body) = curl(
         &format!("{base}/orders"),
         &ca_file,
