@@ -113,7 +113,7 @@ fn each_configuration_publishes_a_valid_document_of_what_it_serves() {
     let whole: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_valid_openapi(&env, &whole);
     assert_eq!(whole["info"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(paths(&whole).len(), 9);
+    assert_eq!(paths(&whole).len(), 11);
 }
 
 #[test]

@@ -117,6 +117,24 @@ impl<U: UserStore> TokenEndpoint<U> {
         self
     }
 
+    /// The discovery documents of this issuer, when its `iss` is discoverable.
+    #[cfg(feature = "server")]
+    pub(crate) fn discovery(
+        &self,
+        public_keys: bool,
+    ) -> Option<crate::server::discovery::Published> {
+        let refresh = self
+            .sessions
+            .as_ref()
+            .is_some_and(|s| s.refresh_ttl.is_some());
+        crate::server::discovery::documents(
+            self.issuer.issuer_name()?,
+            self.issuer.key().algorithm_name(),
+            public_keys,
+            refresh,
+        )
+    }
+
     /// The paths [`into_router`](Self::into_router) serves: `/token`, and `/revoke` and
     /// the revocation feed with a token store.
     pub fn paths(&self) -> &'static [&'static str] {

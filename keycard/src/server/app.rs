@@ -17,6 +17,7 @@ use crate::jwt::claims::Claims;
 use crate::jwt::revocation_feed::FEED_PATH;
 use crate::jwt::verifier::Verifier;
 use crate::login::endpoint::TokenEndpoint;
+use crate::server::discovery::{OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH};
 use crate::server::errors::{method_not_allowed, not_found};
 use crate::server::forward_auth::{ForwardAuthHeaders, forward_auth};
 use crate::server::gateway::{Gateway, IdentityHeaders};
@@ -93,13 +94,25 @@ impl App {
     /// `verifier`'s keys are public ones, and the verifying routes.
     pub fn issuer<U: UserStore>(endpoint: TokenEndpoint<U>, verifier: Verifier) -> Self {
         let mut served = endpoint.paths().to_vec();
+        let jwks_doc = jwks_document(&verifier);
+        let discovery = endpoint.discovery(jwks_doc.is_some());
         let mut routes = endpoint.into_router();
-        if let Some(document) = jwks_document(&verifier) {
+        if let Some(document) = jwks_doc {
             routes = routes.route(
                 "/.well-known/jwks.json",
                 get(move || jwks(document.clone())),
             );
             served.push("/.well-known/jwks.json");
+        }
+        // Discovery, when `iss` is an https:// origin (see `discovery`).
+        if let Some(published) = discovery {
+            let oauth = published.oauth;
+            routes = routes.route(OAUTH_METADATA_PATH, get(move || json(oauth.clone())));
+            served.push(OAUTH_METADATA_PATH);
+            if let Some(openid) = published.openid {
+                routes = routes.route(OPENID_CONFIGURATION_PATH, get(move || json(openid.clone())));
+                served.push(OPENID_CONFIGURATION_PATH);
+            }
         }
         Self::with_routes(routes, served, verifier)
     }
@@ -190,14 +203,16 @@ impl App {
             paths.extend(["/me", "/healthz", "/readyz", "/auth/verify", OPENAPI_PATH]);
             openapi::document(&paths, &forward_headers, &identity)
         });
-        let layer_rules = match openapi {
-            Some(_) => {
-                let mut own = ALWAYS_PUBLIC.to_vec();
-                own.push(OPENAPI_PATH);
-                public_then(&own, &rules)
-            }
-            None => judged.clone(),
-        };
+        // Keycard's own public documents where it serves them: its OpenAPI document and
+        // its discovery metadata (which, like the JWKS, it answers even in gateway mode).
+        let mut own = ALWAYS_PUBLIC.to_vec();
+        own.extend(openapi.iter().map(|_| OPENAPI_PATH));
+        own.extend(
+            [OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH]
+                .into_iter()
+                .filter(|p| served.contains(p)),
+        );
+        let layer_rules = public_then(&own, &rules);
         let readiness = Arc::new(readiness);
         #[cfg(feature = "metrics")]
         let timing = crate::metrics::RequestMetricsLayer {
@@ -308,7 +323,11 @@ mod tests {
 
     #[test]
     fn the_always_public_paths_are_valid_patterns() {
-        for path in ALWAYS_PUBLIC.iter().chain([&OPENAPI_PATH]) {
+        for path in ALWAYS_PUBLIC.iter().chain([
+            &OPENAPI_PATH,
+            &OAUTH_METADATA_PATH,
+            &OPENID_CONFIGURATION_PATH,
+        ]) {
             assert!(Rule::new(path).is_ok(), "{path}");
         }
     }

@@ -18,6 +18,8 @@
 
 #[cfg(feature = "server")]
 pub(crate) mod app;
+#[cfg(feature = "server")]
+pub mod discovery;
 pub(crate) mod errors;
 #[cfg(feature = "server")]
 pub(crate) mod forward_auth;

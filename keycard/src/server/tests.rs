@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::jwt::revocation_feed::FEED_PATH;
 use crate::jwt::{SigningKey, Verifier};
 use crate::login::{Hasher, TokenService};
+use crate::server::discovery::{OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH};
 use crate::server::openapi::OPENAPI_PATH;
 use crate::server::{App, ForwardAuthHeaders, Gateway, IdentityHeaders};
 use crate::store::{FileTokenStore, FileUserStore};
@@ -77,6 +78,9 @@ const KEYCARD_PATHS: [&str; 9] = [
     OPENAPI_PATH,
 ];
 
+/// The discovery documents, served by an issuer whose `iss` is an https:// origin.
+const DISCOVERY_PATHS: [&str; 2] = [OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH];
+
 const ALL_METHODS: [Method; 8] = [
     Method::GET,
     Method::HEAD,
@@ -99,7 +103,8 @@ async fn document_matches_router(app: &Router, token: &str, expected: &[&str]) {
     let mut expected = expected.to_vec();
     expected.sort_unstable();
     assert_eq!(paths, expected, "the document's paths");
-    for path in KEYCARD_PATHS {
+    for path in KEYCARD_PATHS.iter().chain(&DISCOVERY_PATHS) {
+        let path = *path;
         let methods: Vec<&str> = listed
             .iter()
             .filter(|(p, _)| p == path)
@@ -180,30 +185,87 @@ async fn the_openapi_document_lists_exactly_what_an_hmac_issuer_serves() {
     assert!(links.get("GetMe").is_some() && links.get("RevokeToken").is_none());
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_exactly_what_an_asymmetric_issuer_with_a_store_serves() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = Fixture::new();
-    let clock = f.clock.clone();
+/// An EdDSA issuer over a file token store, named `iss` if given.
+fn asymmetric_issuer(f: &Fixture, dir: &tempfile::TempDir, iss: Option<&str>) -> Router {
     let tokens = Arc::new(
-        FileTokenStore::open(dir.path().join("users.tokens.json"), clock.clone()).unwrap(),
+        FileTokenStore::open(dir.path().join("users.tokens.json"), f.clock.clone()).unwrap(),
     );
     let key = SigningKey::from_pkcs8_pem(&key_file("ed25519.pem"))
         .unwrap()
         .with_key_id("ed");
-    let service = TokenService::builder(key)
-        .clock(clock)
-        .token_store(tokens)
-        .build()
-        .unwrap();
+    let mut service = TokenService::builder(key)
+        .clock(f.clock.clone())
+        .token_store(tokens);
+    if let Some(iss) = iss {
+        service = service.issuer(iss);
+    }
+    let service = service.build().unwrap();
     let users = Arc::new(FileUserStore::open(&f.path).unwrap());
     let endpoint = service.endpoint(users, Hasher::new(policy()));
-    let app = App::issuer(endpoint, service.verifier())
+    App::issuer(endpoint, service.verifier())
         .forward_auth(ForwardAuthHeaders::nginx())
         .into_router()
-        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
+        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))))
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_what_an_asymmetric_issuer_with_a_store_serves() {
+    let (f, dir) = (Fixture::new(), tempfile::tempdir().unwrap());
+    let app = asymmetric_issuer(&f, &dir, None);
     let token = token_for(&app, "bob", "bob-password").await;
     document_matches_router(&app, &token, &KEYCARD_PATHS).await;
+    for path in DISCOVERY_PATHS {
+        let r = send(&app, get_with(path, &format!("Bearer {token}"))).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: no https:// iss");
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_named_by_an_https_origin_publishes_its_discovery_documents() {
+    let (f, dir) = (Fixture::new(), tempfile::tempdir().unwrap());
+    let app = asymmetric_issuer(&f, &dir, Some("https://auth.example.com"));
+    let token = token_for(&app, "bob", "bob-password").await;
+    let all: Vec<&str> = KEYCARD_PATHS
+        .iter()
+        .chain(&DISCOVERY_PATHS)
+        .copied()
+        .collect();
+    document_matches_router(&app, &token, &all).await;
+    // Public, JSON, and consistent with what the issuer signs and publishes.
+    let r = send(
+        &app,
+        Request::get(OPENID_CONFIGURATION_PATH)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/json");
+    let doc = r.json();
+    assert_eq!(doc["issuer"], crate::testing::payload(&token)["iss"]);
+    assert_eq!(
+        doc["jwks_uri"],
+        "https://auth.example.com/.well-known/jwks.json"
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+    let r = send(
+        &app,
+        Request::get(OAUTH_METADATA_PATH)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.json()["token_endpoint"], "https://auth.example.com/token");
+    // Forward auth does not make an upstream's documents public.
+    let req = Request::get("/auth/verify")
+        .header("x-original-uri", OPENID_CONFIGURATION_PATH)
+        .header("x-original-method", "GET")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, req).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -276,7 +338,7 @@ fn the_whole_document_parses_and_every_operation_has_an_id() {
     let doc: Value = serde_json::from_str(&crate::server::openapi::full()).unwrap();
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     let listed = crate::server::openapi::listed(&doc);
-    assert_eq!(listed.len(), 16);
+    assert_eq!(listed.len(), 18);
     let mut ids: Vec<String> = listed
         .iter()
         .map(|(path, method)| {
