@@ -472,3 +472,72 @@ fn behind_an_https_listener_the_upstream_is_told_https() {
         Some("https")
     );
 }
+
+/// A third-party OAuth 2.0 client (Python's authlib) that knows only the issuer's URL:
+/// it reads the metadata, logs in at the token endpoint it names with the password
+/// grant, and verifies the token with the keys at the `jwks_uri` it names.
+const DISCOVERING_CLIENT: &str = r#"
+import json, ssl, sys, urllib.request, warnings
+warnings.simplefilter("ignore")
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.jose import JsonWebKey, jwt
+issuer, ca = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+get = lambda url: json.load(urllib.request.urlopen(url, context=ctx))
+meta = get(issuer + "/.well-known/oauth-authorization-server")
+oidc = get(issuer + "/.well-known/openid-configuration")
+assert meta["issuer"] == issuer and oidc["issuer"] == issuer, (meta, oidc)
+session = OAuth2Session(client_id="any", token_endpoint_auth_method="none")
+token = session.fetch_token(meta["token_endpoint"], grant_type="password", username="alice", password="alice-password", verify=ca)
+keys = JsonWebKey.import_key_set(get(oidc["jwks_uri"]))
+claims = jwt.decode(token["access_token"], keys, claims_options={"iss": {"essential": True, "value": issuer}})
+claims.validate()
+print(json.dumps({"sub": claims["sub"], "iss": claims["iss"], "algs": oidc["id_token_signing_alg_values_supported"]}))
+"#;
+
+#[test]
+fn a_third_party_client_finds_the_token_endpoint_and_keys_by_discovery() {
+    let available = Command::new("python3")
+        .args(["-c", "import authlib, requests"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        required::<()>("Python's authlib and requests");
+        return;
+    }
+    let (env, _ca, ca_file) = setup("server", 11);
+    crate::harness::generate_key(&env, "EdDSA", "issuer.pem");
+    env.add_user("alice", "user", "alice-password");
+    // The issuer's name is its own https:// origin, so its port is chosen first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("https://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let server = env.serve_with(
+        env.cmd(),
+        &[
+            "--signing-key",
+            "issuer.pem",
+            "--tls-cert",
+            "server.pem",
+            "--tls-key",
+            "server.key",
+            "--issuer",
+            &issuer,
+            "--listen",
+            &listen,
+        ],
+    );
+    let out = run_cmd(
+        Command::new("python3").args(["-c", DISCOVERING_CLIENT, &issuer, &ca_file]),
+        "",
+    );
+    assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["sub"], "alice");
+    assert_eq!(seen["iss"], issuer.as_str());
+    assert_eq!(seen["algs"], serde_json::json!(["EdDSA"]));
+}
