@@ -62,6 +62,7 @@ pub async fn run(config: &ServeConfig, location: &Location) -> anyhow::Result<()
         }
         Mode::VerifyOnly {
             jwks_url,
+            discover,
             refresh,
             refetch,
             feed,
@@ -70,7 +71,12 @@ pub async fn run(config: &ServeConfig, location: &Location) -> anyhow::Result<()
             line(
                 "jwks",
                 format!(
-                    "{jwks_url} (every {}, refetch at most every {})",
+                    "{}{jwks_url} (every {}, refetch at most every {})",
+                    if *discover {
+                        "discovered from the metadata of "
+                    } else {
+                        ""
+                    },
                     format_duration(*refresh),
                     format_duration(*refetch)
                 ),

@@ -232,6 +232,11 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
 
+    /// Verify-only node: find the issuer's JWKS (and its revocation feed) from its discovery metadata at this https:// URL, which tokens must name as iss
+    #[arg(long, env = "KEYCARD_ISSUER_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_url: Option<String>,
+
     /// How often a verify-only node refetches the JWKS
     #[arg(long, env = "KEYCARD_JWKS_REFRESH", value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -59,7 +59,10 @@ pub enum Mode {
     },
     /// Verify only, with the keys of a remote issuer's JWKS.
     VerifyOnly {
+        /// The JWKS URL, or with `discover` the issuer URL to find it from.
         jwks_url: String,
+        /// `--issuer-url`: `jwks_url` is the issuer's, whose metadata names the JWKS.
+        discover: bool,
         refresh: Duration,
         refetch: Duration,
         /// The revocation feed, unless turned off.
@@ -305,6 +308,30 @@ impl ServeConfig {
         let proxies = TrustedProxies::new(blocks);
         #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut gateway = gateway.map(|g| g.with_trusted_proxies(proxies.clone()));
+        // A node that discovers its issuer requires the tokens to name it.
+        let issuer = match (&mode, non_empty(args.issuer.as_deref())) {
+            (
+                Mode::VerifyOnly {
+                    jwks_url,
+                    discover: true,
+                    ..
+                },
+                None,
+            ) => Some(jwks_url.clone()),
+            (
+                Mode::VerifyOnly {
+                    jwks_url,
+                    discover: true,
+                    ..
+                },
+                Some(iss),
+            ) if iss != jwks_url => {
+                bail!(
+                    "--issuer {iss:?} is not --issuer-url {jwks_url:?}: a discovered issuer is the one its tokens name"
+                )
+            }
+            (_, iss) => iss.map(str::to_owned),
+        };
         let tls = crate::tls::Tls::resolve(
             args.tls_cert.clone(),
             args.tls_key.clone(),
@@ -323,7 +350,7 @@ impl ServeConfig {
             mode,
             token_ttl,
             refresh_ttl,
-            issuer: non_empty(args.issuer.as_deref()).map(str::to_owned),
+            issuer,
             audience: non_empty(args.audience.as_deref()).map(str::to_owned),
             leeway: duration("leeway", args.leeway.as_deref(), DEFAULT_LEEWAY)?,
             max_token_lifetime,
@@ -426,11 +453,13 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
         .or_else(|| file.authentication_secret_file.clone());
     let signing_key = args.signing_key.clone();
     let jwks_url = non_empty(args.jwks_url.as_deref());
+    let issuer_url = non_empty(args.issuer_url.as_deref());
     let given: Vec<&str> = [
         secret.as_ref().map(|_| "AUTHENTICATION_SECRET"),
         secret_file.as_ref().map(|_| "AUTHENTICATION_SECRET_FILE"),
         signing_key.as_ref().map(|_| "--signing-key"),
         jwks_url.as_ref().map(|_| "--jwks-url"),
+        issuer_url.as_ref().map(|_| "--issuer-url"),
     ]
     .into_iter()
     .flatten()
@@ -447,7 +476,8 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
     }
     let retired_paths = &args.verify_key;
     let key_id = non_empty(args.key_id.as_deref());
-    if let Some(url) = jwks_url {
+    let discover = issuer_url.is_some();
+    if let Some(url) = jwks_url.or(issuer_url) {
         if !retired_paths.is_empty() || key_id.is_some() {
             bail!(
                 "--verify-key and --key-id are for issuers; a --jwks-url node takes its keys from the issuer"
@@ -465,8 +495,22 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
             RemoteJwks::DEFAULT_MIN_REFETCH,
             1,
         )?;
-        // Checked now so that a bad URL is a configuration error.
-        let jwks = std::sync::Arc::new(RemoteJwks::new(url)?);
+        // Checked now so that a bad URL is a configuration error (a discovered JWKS is
+        // checked when found; the feed beside it is on the issuer's origin meanwhile).
+        let jwks = if discover {
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                bail!("--issuer-url {url:?} must start with https:// (or http://)");
+            }
+            std::sync::Arc::new(
+                RemoteJwks::new(&format!(
+                    "{}/.well-known/jwks.json",
+                    url.trim_end_matches('/')
+                ))
+                .context("--issuer-url")?,
+            )
+        } else {
+            std::sync::Arc::new(RemoteJwks::new(url)?)
+        };
         let feed = match non_empty(args.revocation_feed.as_deref()) {
             Some("off") => None,
             given => {
@@ -500,6 +544,7 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
         };
         return Ok(Mode::VerifyOnly {
             jwks_url: url.to_owned(),
+            discover,
             refresh,
             refetch,
             feed,

@@ -12,6 +12,27 @@ use crate::config::{Mode, ServeConfig};
 use crate::demo::Demo;
 use crate::stores::{Location, Stores};
 
+/// The issuer's JWKS, found from its metadata (`--issuer-url`): a node that cannot
+/// discover its issuer at start does not start (exit 2), since it would not know where
+/// the keys are.
+async fn discovered(issuer: &str, config: &ServeConfig) -> Result<RemoteJwks, Failure> {
+    #[cfg(feature = "tls")]
+    let found = match &config.tls.client {
+        Some(tls) => RemoteJwks::discover_trusting(issuer, tls.clone()).await,
+        None => RemoteJwks::discover(issuer).await,
+    };
+    #[cfg(not(feature = "tls"))]
+    let found = {
+        let _ = config;
+        RemoteJwks::discover(issuer).await
+    };
+    found.map_err(|e| {
+        Failure::Config(anyhow::anyhow!(
+            "--issuer-url {issuer}: cannot discover the issuer: {e}"
+        ))
+    })
+}
+
 pub async fn run(
     config: ServeConfig,
     location: Location,
@@ -87,19 +108,23 @@ pub async fn run(
         }
         Mode::VerifyOnly {
             jwks_url,
+            discover,
             refresh,
             refetch,
             feed,
         } => {
             #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-            let mut jwks = RemoteJwks::new(jwks_url)
-                .map_err(config_err)?
-                .with_intervals(*refresh, *refetch);
+            let mut jwks = if *discover {
+                discovered(jwks_url, &config).await?
+            } else {
+                RemoteJwks::new(jwks_url).map_err(config_err)?
+            };
             #[cfg(feature = "tls")]
             if let Some(client) = &config.tls.client {
                 jwks = jwks.with_tls(client.clone());
             }
-            let jwks = Arc::new(jwks);
+            let jwks = Arc::new(jwks.with_intervals(*refresh, *refetch));
+            let jwks_url = &jwks.url().to_string();
             let found = match jwks.refresh().await {
                 Ok(n) => format!("{n} keys"),
                 Err(e) => {

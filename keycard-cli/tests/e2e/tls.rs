@@ -540,4 +540,78 @@ fn a_third_party_client_finds_the_token_endpoint_and_keys_by_discovery() {
     assert_eq!(seen["sub"], "alice");
     assert_eq!(seen["iss"], issuer.as_str());
     assert_eq!(seen["algs"], serde_json::json!(["EdDSA"]));
+
+    // A verify-only node that knows only the issuer's URL: keys and revocations found.
+    let node = env.serve_with(
+        env.cmd(),
+        &[
+            "--issuer-url",
+            &issuer,
+            "--ca-file",
+            "ca.pem",
+            "--revocation-refresh",
+            "1s",
+        ],
+    );
+    assert!(node.log().contains("1 keys"), "{}", node.log());
+    let token = token_over_https(&issuer, &ca_file);
+    assert_eq!(node.get("/me", Some(&token)).status, 200);
+    let (status, body) = curl(
+        &format!("{issuer}/revoke"),
+        &ca_file,
+        &[
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            "-d",
+            &format!("token={token}"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        crate::harness::eventually(Duration::from_secs(10), || node
+            .get("/me", Some(&token))
+            .status
+            == 401),
+        "{}",
+        node.log()
+    );
+    // The metadata must name the issuer the node was given (RFC 8414 §3.3), and tokens
+    // are then held to it: another spelling of the same server is refused at start.
+    let other = format!("https://127.0.0.1:{port}");
+    let out = run_cmd(
+        env.cmd().args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer-url",
+            &other,
+            "--ca-file",
+            "ca.pem",
+        ]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot discover the issuer"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_cmd(
+        env.cmd().args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer-url",
+            &issuer,
+            "--issuer",
+            "https://else.example",
+        ]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not --issuer-url"),
+        "{}",
+        stderr(&out)
+    );
 }

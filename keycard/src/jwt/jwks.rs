@@ -69,6 +69,12 @@ impl std::fmt::Debug for RemoteJwks {
     }
 }
 
+/// Whom a discovery trusts over `https://`, beside the system's roots.
+#[cfg(feature = "tls")]
+type Trust = crate::tls::TlsClient;
+#[cfg(not(feature = "tls"))]
+type Trust = std::convert::Infallible;
+
 fn fetch_error(why: impl Into<String>) -> Error {
     Error::new(ErrorKind::Io, why)
 }
@@ -89,6 +95,87 @@ impl RemoteJwks {
             min_refetch: Self::DEFAULT_MIN_REFETCH,
             refresh_every: Self::DEFAULT_REFRESH,
         })
+    }
+
+    /// The keys of the issuer named `issuer` (its `iss`), found by discovery: its
+    /// metadata at `/.well-known/oauth-authorization-server` (RFC 8414), or else
+    /// `/.well-known/openid-configuration`, is fetched now, its `issuer` must be exactly
+    /// `issuer` (RFC 8414 §3.3: no mix-up with another issuer's document), and its
+    /// `jwks_uri` must be on the same scheme. Over `https://` it trusts the system's
+    /// roots ([`discover_trusting`](Self::discover_trusting) says whom else).
+    pub async fn discover(issuer: &str) -> Result<Self, Error> {
+        Self::discover_inner(issuer, None).await
+    }
+
+    /// [`discover`](Self::discover), trusting `tls` for the metadata and the JWKS.
+    #[cfg(feature = "tls")]
+    pub async fn discover_trusting(
+        issuer: &str,
+        tls: crate::tls::TlsClient,
+    ) -> Result<Self, Error> {
+        Self::discover_inner(issuer, Some(tls)).await
+    }
+
+    async fn discover_inner(issuer: &str, tls: Option<Trust>) -> Result<Self, Error> {
+        let base = issuer.trim_end_matches('/');
+        let mut last = None;
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration",
+        ] {
+            #[allow(unused_mut)]
+            let mut source = Source::parse(&format!("{base}{path}"), "--issuer-url")?;
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &tls {
+                source.set_tls(tls);
+            }
+            #[cfg(not(feature = "tls"))]
+            if let Some(never) = &tls {
+                match *never {}
+            }
+            let fetched = match source.get("application/json", None, MAX_JWKS_LEN).await {
+                Ok(f) if f.status == StatusCode::OK => f,
+                Ok(f) => {
+                    last = Some(fetch_error(format!(
+                        "{}: answered {}",
+                        source.url, f.status
+                    )));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let doc: serde_json::Value = serde_json::from_slice(&fetched.body)
+                .map_err(|e| fetch_error(format!("{}: not JSON: {e}", source.url)))?;
+            let named = doc.get("issuer").and_then(|v| v.as_str());
+            if named != Some(issuer) {
+                return Err(fetch_error(format!(
+                    "{}: names the issuer {:?}, not {issuer:?}",
+                    source.url,
+                    named.unwrap_or("")
+                )));
+            }
+            let Some(jwks_uri) = doc.get("jwks_uri").and_then(|v| v.as_str()) else {
+                return Err(fetch_error(format!(
+                    "{}: no jwks_uri (an issuer with an HMAC secret publishes no keys)",
+                    source.url
+                )));
+            };
+            let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if scheme(jwks_uri) != scheme(issuer) {
+                return Err(fetch_error(format!(
+                    "{}: jwks_uri {jwks_uri} is not on the issuer's scheme",
+                    source.url
+                )));
+            }
+            #[allow(unused_mut)]
+            let mut jwks = Self::new(jwks_uri)?;
+            #[cfg(feature = "tls")]
+            if let Some(tls) = tls {
+                jwks = jwks.with_tls(tls);
+            }
+            return Ok(jwks);
+        }
+        Err(last.unwrap_or_else(|| fetch_error(format!("{issuer}: no metadata"))))
     }
 
     /// Trusts `tls` (a CA of your own, say) for an `https://` URL.
