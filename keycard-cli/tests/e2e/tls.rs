@@ -368,6 +368,22 @@ fn tls_mistakes_are_one_line_and_exit_2() {
             "--ca-file not-pem.txt: no certificate",
         ),
     ];
+    // check-config holds the pair to the same checks and shows it, the key redacted.
+    let out = run_cmd(
+        env.cmd().env("AUTHENTICATION_SECRET", SECRET).args([
+            "check-config",
+            "--tls-cert",
+            "server.pem",
+            "--tls-key",
+            "server.key",
+        ]),
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("https://127.0.0.1:8080"), "{text}");
+    assert!(text.contains("key server.key [redacted]"), "{text}");
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
     for (args, want) in cases {
         let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
@@ -379,6 +395,19 @@ fn tls_mistakes_are_one_line_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
+        // check-config says the same.
+        let mut check = vec!["check-config"];
+        check.extend_from_slice(args);
+        let out = run_cmd(
+            env.cmd().env("AUTHENTICATION_SECRET", SECRET).args(&check),
+            "",
+        );
+        assert_eq!(out.status.code(), Some(2), "check-config {args:?}");
+        assert!(
+            stderr(&out).contains(want),
+            "check-config {args:?}: {}",
+            stderr(&out)
+        );
     }
 }
 
