@@ -721,11 +721,7 @@ fn a_node_started_before_its_issuer_serves_once_the_issuer_is_up() {
     let env = Env::new();
     crate::harness::generate_key(&env, "EdDSA", "k.pem");
     env.add_user("alice", "user", "alice-password");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let listen = format!("127.0.0.1:{port}");
     let url = format!("http://{listen}/.well-known/jwks.json");
     let node = env.serve_with(

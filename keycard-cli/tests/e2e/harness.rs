@@ -239,6 +239,17 @@ impl Drop for Server {
     }
 }
 
+/// A port free on 127.0.0.1 just now, for a server that must know its own address
+/// before it starts (closed again at once, so a race with another process is possible
+/// but unlikely).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Ends `child` the way a service manager would: SIGTERM, up to 5 s to exit (nginx's
 /// master then ends its workers, which a SIGKILL would leave behind), then SIGKILL.
 pub fn stop(child: &mut Child) {

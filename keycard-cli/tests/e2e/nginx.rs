@@ -74,11 +74,7 @@ fn auth_request_in_front_of_an_api() {
     std::fs::write(env.path("keycard.toml"), "[[rule]]\npath = \"/admin*\"\nroles = [\"admin\"]\n\n[[rule]]\npath = \"/status\"\nmethods = [\"GET\"]\npublic = true\n").unwrap();
     let echo = Echo::start();
     let keycard = env.serve(&[]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let example = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/nginx.conf"

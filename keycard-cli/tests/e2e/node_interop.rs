@@ -179,11 +179,7 @@ impl Drop for Express {
 }
 
 fn start_express(peer: &Path, users: &std::path::Path) -> Express {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let child = Command::new("node")
         .arg(peer.join("server.js"))
         .env("AUTHENTICATION_SECRET", SECRET)

@@ -50,11 +50,7 @@ fn readyz_follows_the_users_file_while_healthz_stays_up() {
 fn a_verify_only_node_is_ready_once_it_holds_keys_and_fresh_revocations() {
     let env = Env::new();
     crate::harness::generate_key(&env, "EdDSA", "k.pem");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let listen = format!("127.0.0.1:{port}");
     let node = env.serve_with(
         env.cmd(),

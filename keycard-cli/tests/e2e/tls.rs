@@ -146,6 +146,30 @@ fn token_over_https(base: &str, ca_file: &str) -> String {
         .to_owned()
 }
 
+/// Revokes `token` with itself at `base` (an HTTPS origin), then waits for `node` to
+/// refuse it (its feed brings the revocation).
+fn revoke_and_see_refused(base: &str, ca_file: &str, token: &str, node: &Server) {
+    let (status, body) = curl(
+        &format!("{base}/revoke"),
+        ca_file,
+        &[
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            "-d",
+            &format!("token={token}"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        eventually(Duration::from_secs(10), || node
+            .get("/me", Some(token))
+            .status
+            == 401),
+        "{}",
+        node.log()
+    );
+}
+
 fn https_server(env: &Env, args: &[&str]) -> Server {
     let mut all = vec!["--tls-cert", "server.pem", "--tls-key", "server.key"];
     all.extend_from_slice(args);
@@ -273,24 +297,11 @@ fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file()
     );
     assert_eq!(node.get("/me", Some(&token)).status, 200);
     // Revoked at the issuer, refused at the node once its feed (over HTTPS) has it.
-    let (status, body) = curl(
-        &format!("https://localhost:{}/revoke", issuer.addr.port()),
+    revoke_and_see_refused(
+        &format!("https://localhost:{}", issuer.addr.port()),
         &ca_file,
-        &[
-            "-H",
-            &format!("authorization: Bearer {token}"),
-            "-d",
-            &format!("token={token}"),
-        ],
-    );
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        eventually(Duration::from_secs(10), || node
-            .get("/me", Some(&token))
-            .status
-            == 401),
-        "{}",
-        node.log()
+        &token,
+        &node,
     );
 }
 
@@ -538,11 +549,7 @@ fn a_third_party_client_finds_the_token_endpoint_and_keys_by_discovery() {
     crate::harness::generate_key(&env, "EdDSA", "issuer.pem");
     env.add_user("alice", "user", "alice-password");
     // The issuer's name is its own https:// origin, so its port is chosen first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let issuer = format!("https://localhost:{port}");
     let listen = format!("127.0.0.1:{port}");
     let server = env.serve_with(
@@ -585,25 +592,7 @@ fn a_third_party_client_finds_the_token_endpoint_and_keys_by_discovery() {
     assert!(node.log().contains("1 keys"), "{}", node.log());
     let token = token_over_https(&issuer, &ca_file);
     assert_eq!(node.get("/me", Some(&token)).status, 200);
-    let (status, body) = curl(
-        &format!("{issuer}/revoke"),
-        &ca_file,
-        &[
-            "-H",
-            &format!("authorization: Bearer {token}"),
-            "-d",
-            &format!("token={token}"),
-        ],
-    );
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        crate::harness::eventually(Duration::from_secs(10), || node
-            .get("/me", Some(&token))
-            .status
-            == 401),
-        "{}",
-        node.log()
-    );
+    revoke_and_see_refused(&issuer, &ca_file, &token, &node);
     // The metadata must name the issuer the node was given (RFC 8414 §3.3), and tokens
     // are then held to it: another spelling of the same server is refused at start.
     let other = format!("https://127.0.0.1:{port}");
