@@ -341,6 +341,12 @@ impl ServeConfig {
         if let Some(client) = &tls.client {
             gateway = gateway.map(|g| g.with_tls(client));
         }
+        let mut remote: Vec<&str> = args.upstream.iter().map(String::as_str).collect();
+        if let Mode::VerifyOnly { jwks_url, feed, .. } = &mode {
+            remote.push(jwks_url);
+            remote.extend(feed.as_ref().and_then(|f| f.url.as_deref()));
+        }
+        tls.check_trust(&remote)?;
         Ok(Self {
             tls,
             json_logs: json_logs(global)?,

@@ -65,6 +65,21 @@ impl Tls {
         })
     }
 
+    /// Refuses an `https://` URL when nothing would be trusted for it: no `--ca-file`
+    /// and no system roots.
+    pub fn check_trust(&self, urls: &[&str]) -> anyhow::Result<()> {
+        #[cfg(feature = "tls")]
+        if self.client.is_none()
+            && let Some(url) = urls.iter().find(|u| u.starts_with("https://"))
+            && let Err(e) = keycard::tls::TlsClient::system()
+        {
+            bail!("{url}: {e}");
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = urls;
+        Ok(())
+    }
+
     /// The scheme the public listener speaks.
     pub fn scheme(&self) -> &'static str {
         if self.files.is_some() {

@@ -278,8 +278,25 @@ fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file()
         "https://localhost:{}/.well-known/jwks.json",
         issuer.addr.port()
     );
+    // A board without ca-certificates: no system roots at all, only the CA file.
+    std::fs::write(env.path("no-roots.pem"), "").unwrap();
+    let mut bare = env.cmd();
+    bare.env("SSL_CERT_FILE", env.path("no-roots.pem"));
+    let out = run_cmd(
+        env.cmd()
+            .env("SSL_CERT_FILE", env.path("no-roots.pem"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--jwks-url", &jwks]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("no trusted root certificates: install ca-certificates or give --ca-file"),
+        "{}",
+        stderr(&out)
+    );
     let node = env.serve_with(
-        env.cmd(),
+        bare,
         &[
             "--jwks-url",
             &jwks,

@@ -72,8 +72,10 @@ impl Source {
             None => format!("{}:{port}", authority.host()),
         };
         #[cfg(feature = "tls")]
+        // The system's roots; none at all (a board without ca-certificates) is reported
+        // when fetching, unless a CA file is given meanwhile (`set_tls`).
         let tls = match parsed.scheme_str() {
-            Some("https") => Some(crate::tls::TlsClient::system()?),
+            Some("https") => crate::tls::TlsClient::system().ok(),
             _ => None,
         };
         Ok(Self {
@@ -100,9 +102,13 @@ impl Source {
     /// Trusts `tls` for an `https://` URL (no effect on `http://`).
     #[cfg(feature = "tls")]
     pub(crate) fn set_tls(&mut self, tls: &crate::tls::TlsClient) {
-        if self.tls.is_some() {
+        if self.is_https() {
             self.tls = Some(tls.clone());
         }
+    }
+
+    fn is_https(&self) -> bool {
+        self.url.scheme_str() == Some("https")
     }
 
     /// Trusts whom `other` trusts (the same issuer's other document).
@@ -142,7 +148,16 @@ impl Source {
             .await
             .map_err(|e| fail("cannot connect", &e))?;
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
+        if self.is_https() {
+            let Some(tls) = &self.tls else {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "{}: no trusted root certificates: install ca-certificates or give --ca-file",
+                        self.url
+                    ),
+                ));
+            };
             let host = self
                 .url
                 .host()
