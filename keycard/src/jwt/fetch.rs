@@ -107,6 +107,7 @@ impl Source {
         }
     }
 
+    #[cfg(feature = "tls")]
     fn is_https(&self) -> bool {
         self.url.scheme_str() == Some("https")
     }

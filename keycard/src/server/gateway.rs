@@ -323,14 +323,18 @@ impl Gateway {
         if uri.query().is_some() {
             return Err(bad("no query string, please"));
         }
-        #[cfg(feature = "tls")]
         // The system's roots; with none at all every handshake fails until a CA file is
         // given (`with_tls`), which `keycard serve` checks at start.
-        let trust = match scheme {
-            "https" => crate::tls::TlsClient::system().or_else(|_| crate::tls::TlsClient::none()),
-            _ => crate::tls::TlsClient::none(),
+        #[cfg(feature = "tls")]
+        let client = {
+            let trust = match scheme {
+                "https" => {
+                    crate::tls::TlsClient::system().or_else(|_| crate::tls::TlsClient::none())
+                }
+                _ => crate::tls::TlsClient::none(),
+            };
+            client(connector(&trust.map_err(|e| bad(&e.to_string()))?))
         };
-        let client = client(connector(&trust.map_err(|e| bad(&e.to_string()))?));
         #[cfg(not(feature = "tls"))]
         let client = client(connector());
         Ok(Self {
