@@ -48,8 +48,12 @@
 //!   [`store::Accounts`]; in `store/file/` their default implementations, durable JSON
 //!   files ([`FileUserStore`], [`FileTokenStore`]); in `store/postgres/` (feature
 //!   `postgres`) the same on PostgreSQL, for several issuers on one database.
-//! - `server/`: the HTTP/1.1 loop ([`serve`]), the `keycard serve` application ([`server::App`]),
-//!   gateway mode ([`Gateway`]), forward auth ([`server::forward_auth()`]) and the JSON errors.
+//! - `server/`: the HTTP/1.1 loop ([`serve`], and over TLS `server::serve_tls`), the
+//!   `keycard serve` application ([`server::App`]), gateway mode ([`Gateway`]), forward
+//!   auth ([`server::forward_auth()`]), the OpenAPI document ([`server::openapi`]),
+//!   discovery metadata ([`server::discovery`]) and the JSON errors.
+//! - `tls` (feature `tls`): rustls with ring — whom a client trusts (`tls::TlsClient`) and
+//!   the server's reloading certificate (`tls::TlsServer`).
 //! - `clock`, `duration`, `error`, `random`, `sync`: time, `7d` / `10/m` parsing, errors,
 //!   randomness, locks that outlive poisoning.
 //!

@@ -102,7 +102,7 @@ impl RemoteJwks {
     /// `/.well-known/openid-configuration`, is fetched now, its `issuer` must be exactly
     /// `issuer` (RFC 8414 §3.3: no mix-up with another issuer's document), and its
     /// `jwks_uri` must be on the same scheme. Over `https://` it trusts the system's
-    /// roots ([`discover_trusting`](Self::discover_trusting) says whom else).
+    /// roots (`discover_trusting`, with the `tls` feature, says whom else).
     pub async fn discover(issuer: &str) -> Result<Self, Error> {
         Self::discover_inner(issuer, None).await
     }

@@ -295,7 +295,7 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// A gateway to `upstream` (`http://host:port`, optionally with a base path; or
     /// `https://` with the `tls` feature, trusting the system's roots, or whom
-    /// [`with_tls`](Self::with_tls) says).
+    /// `with_tls` says).
     pub fn new(upstream: &str) -> Result<Self, Error> {
         let bad = |why: &str| {
             Error::new(
