@@ -81,7 +81,13 @@ impl TlsClient {
     /// Trusts the system's roots. Refused when there are none (a board without
     /// `ca-certificates`): give a CA file then, with [`with_ca_file`](Self::with_ca_file).
     pub fn system() -> Result<Self, Error> {
-        Self::build(&[], "")
+        // Built once: every https:// URL (the JWKS, its feed, the upstream) shares it.
+        // (Its only error is a configuration one, kept as its message.)
+        static SYSTEM: OnceLock<Result<TlsClient, String>> = OnceLock::new();
+        SYSTEM
+            .get_or_init(|| Self::build(&[], "").map_err(|e| e.to_string()))
+            .clone()
+            .map_err(config_error)
     }
 
     /// Trusts the system's roots and every certificate in `ca_file` (PEM): a private CA,
