@@ -128,6 +128,29 @@ pub async fn serve_tls(
     run(listener, app, limits, Some(acceptor), shutdown).await
 }
 
+/// Serves one connection (plain or past its TLS handshake) until it ends, as one of
+/// `watcher`'s for a graceful shutdown; then gives its slot back.
+async fn serve_one<I, S, B>(
+    io: I,
+    http: hyper::server::conn::http1::Builder,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B> + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if let Err(e) = watcher.watch(http.serve_connection(io, service)).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    drop(slot);
+}
+
 /// Marks a request that came over TLS (the gateway then says `X-Forwarded-Proto: https`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OverTls;
@@ -184,37 +207,23 @@ async fn run(
                     }
                     app.clone().oneshot(req.map(Body::new))
                 });
+                let (http, watcher) = (http.clone(), graceful.watcher());
                 match &tls {
                     None => {
-                        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                        tokio::spawn(async move {
-                            if let Err(e) = conn.await {
-                                tracing::debug!(error = %e, "connection ended with an error");
-                            }
-                            drop(slot);
-                        });
+                        tokio::spawn(serve_one(TokioIo::new(stream), http, service, watcher, slot));
                     }
                     #[cfg(feature = "tls")]
                     Some(acceptor) => {
-                        let (acceptor, http, watcher) = (acceptor.clone(), http.clone(), graceful.watcher());
+                        let acceptor = acceptor.clone();
                         let handshake_limit = limits.header_timeout;
                         tokio::spawn(async move {
-                            let stream = match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => stream,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                                    return;
+                            match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => {
+                                    serve_one(TokioIo::new(stream), http, service, watcher, slot).await;
                                 }
-                                Err(_) => {
-                                    tracing::debug!(%peer, "TLS handshake timed out");
-                                    return;
-                                }
-                            };
-                            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                            if let Err(e) = conn.await {
-                                tracing::debug!(error = %e, "connection ended with an error");
+                                Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                             }
-                            drop(slot);
                         });
                     }
                     #[cfg(not(feature = "tls"))]
