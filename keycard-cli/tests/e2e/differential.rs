@@ -115,11 +115,7 @@ fn start_upstream(which: Upstream) -> Option<(Proc, SocketAddr)> {
             Some(spawn_listening(cmd, "the Express upstream"))
         }
         Upstream::Werkzeug | Upstream::Wsgiref => {
-            let flask = Command::new("python3")
-                .args(["-c", "import flask"])
-                .status()
-                .is_ok_and(|s| s.success());
-            if !flask {
+            if !python_has("flask") {
                 return required("Python with Flask");
             }
             let mut cmd = Command::new("python3");

@@ -93,6 +93,19 @@ pub fn required<T>(what: &str) -> Option<T> {
     None
 }
 
+/// Whether `program args…` runs and succeeds (its output discarded).
+pub fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether Python 3 can import `modules` (`"authlib, requests"`).
+pub fn python_has(modules: &str) -> bool {
+    succeeds("python3", &["-c", &format!("import {modules}")])
+}
+
 pub fn run_cmd(cmd: &mut Command, stdin: &str) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())

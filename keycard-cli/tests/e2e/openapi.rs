@@ -7,18 +7,13 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{Echo, Env, Server, generate_key, required, run_cmd, stderr, stdout};
+use crate::harness::{
+    Echo, Env, Server, generate_key, python_has, required, run_cmd, stderr, stdout, succeeds,
+};
 
 /// `keycard-cli/tests/schemathesis`: the configuration and the hooks.
 fn schemathesis_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis")
-}
-
-fn available(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn document(server: &Server) -> Value {
@@ -37,7 +32,7 @@ fn paths(doc: &Value) -> Vec<String> {
 /// Validates `doc` with openapi-spec-validator (the OpenAPI 3.1 meta-schema and the
 /// rules beyond it: unique operation ids, resolvable references, …).
 fn assert_valid_openapi(env: &Env, doc: &Value) {
-    if !available("python3", &["-c", "import openapi_spec_validator"]) {
+    if !python_has("openapi_spec_validator") {
         required::<()>("Python's openapi-spec-validator");
         return;
     }
@@ -192,18 +187,24 @@ fn assert_clean(report: &Value, operations: u64) {
     assert!(report["test_cases"]["generated"].as_u64().unwrap() > 100 * operations / 10);
 }
 
+/// A working directory with the user schemathesis.toml logs in as, when schemathesis
+/// is installed.
+fn fuzz_env() -> Option<Env> {
+    if !succeeds("python3", &["-m", "schemathesis.cli", "--version"]) {
+        return required("schemathesis (PyPI)");
+    }
+    let env = Env::new();
+    env.add_user("fuzz", "admin", "fuzz-password-1");
+    Some(env)
+}
+
 fn fuzz_examples() -> String {
     std::env::var("KEYCARD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "100".to_owned())
 }
 
 #[test]
 fn schemathesis_finds_nothing_wrong_with_a_live_issuer() {
-    if !available("python3", &["-m", "schemathesis.cli", "--version"]) {
-        required::<()>("schemathesis (PyPI)");
-        return;
-    }
-    let env = Env::new();
-    env.add_user("fuzz", "admin", "fuzz-password-1");
+    let Some(env) = fuzz_env() else { return };
     generate_key(&env, "EdDSA", "issuer.pem");
     // The limits are raised so the fuzzer's logins are judged rather than throttled
     // (the limits have tests of their own); everything else is as shipped.
@@ -237,12 +238,7 @@ fn schemathesis_finds_nothing_wrong_with_a_live_issuer() {
 
 #[test]
 fn schemathesis_finds_nothing_wrong_with_an_hmac_issuer_behind_traefik() {
-    if !available("python3", &["-m", "schemathesis.cli", "--version"]) {
-        required::<()>("schemathesis (PyPI)");
-        return;
-    }
-    let env = Env::new();
-    env.add_user("fuzz", "admin", "fuzz-password-1");
+    let Some(env) = fuzz_env() else { return };
     let server = env.serve(&[
         "--forward-auth",
         "traefik",

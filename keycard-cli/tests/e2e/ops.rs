@@ -335,11 +335,7 @@ fn parse_scrape(text: &str, openmetrics: bool) -> Option<Vec<(String, Value, f64
          out = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\n\
          print(json.dumps(out))\n"
     );
-    let available = Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
+    if !crate::harness::python_has("prometheus_client") {
         return required("Python's prometheus_client");
     }
     let out = run_cmd(Command::new("python3").args(["-c", &script]), text);

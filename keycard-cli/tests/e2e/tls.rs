@@ -55,13 +55,6 @@ fn localhost(env: &Env, ca: &Ca, name: &str, serial: u64) {
     ca.issue(env, name, &["localhost", "127.0.0.1"], (2020, 2090), serial);
 }
 
-fn python_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import ssl"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// GETs each of `paths` over one TLS connection to `localhost:port` (Python's `ssl`,
 /// trusting `ca_file`), running `between` after the first; returns each answer's status
 /// and body, and the serial number of the certificate the connection saw.
@@ -170,6 +163,21 @@ fn revoke_and_see_refused(base: &str, ca_file: &str, token: &str, node: &Server)
     );
 }
 
+/// An EdDSA issuer (`issuer.pem`) serving HTTPS with `cert.pem` / `cert.key`, and `args`.
+fn https_issuer(env: &Env, cert: &str, args: &[&str]) -> Server {
+    let (cert_file, key_file) = (format!("{cert}.pem"), format!("{cert}.key"));
+    let mut all = vec![
+        "--signing-key",
+        "issuer.pem",
+        "--tls-cert",
+        &cert_file,
+        "--tls-key",
+        &key_file,
+    ];
+    all.extend_from_slice(args);
+    env.serve_with(env.cmd(), &all)
+}
+
 fn https_server(env: &Env, args: &[&str]) -> Server {
     let mut all = vec!["--tls-cert", "server.pem", "--tls-key", "server.key"];
     all.extend_from_slice(args);
@@ -178,7 +186,7 @@ fn https_server(env: &Env, args: &[&str]) -> Server {
 
 #[test]
 fn keycard_serves_https_and_swaps_its_certificate_under_open_connections() {
-    if !python_available() {
+    if !crate::harness::python_has("ssl") {
         required::<()>("python3 with ssl");
         return;
     }
@@ -263,29 +271,20 @@ fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file()
     let (env, _ca, ca_file) = setup("server", 7);
     crate::harness::generate_key(&env, "EdDSA", "issuer.pem");
     env.add_user("alice", "user", "alice-password");
-    let issuer = env.serve_with(
-        env.cmd(),
-        &[
-            "--signing-key",
-            "issuer.pem",
-            "--tls-cert",
-            "server.pem",
-            "--tls-key",
-            "server.key",
-        ],
-    );
+    let issuer = https_issuer(&env, "server", &[]);
     let jwks = format!(
         "https://localhost:{}/.well-known/jwks.json",
         issuer.addr.port()
     );
     // A board without ca-certificates: no system roots at all, only the CA file.
     std::fs::write(env.path("no-roots.pem"), "").unwrap();
-    let mut bare = env.cmd();
-    bare.env("SSL_CERT_FILE", env.path("no-roots.pem"));
+    let bare = || {
+        let mut cmd = env.cmd();
+        cmd.env("SSL_CERT_FILE", env.path("no-roots.pem"));
+        cmd
+    };
     let out = run_cmd(
-        env.cmd()
-            .env("SSL_CERT_FILE", env.path("no-roots.pem"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--jwks-url", &jwks]),
+        bare().args(["serve", "--listen", "127.0.0.1:0", "--jwks-url", &jwks]),
         "",
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -296,7 +295,7 @@ fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file()
         stderr(&out)
     );
     let node = env.serve_with(
-        bare,
+        bare(),
         &[
             "--jwks-url",
             &jwks,
@@ -325,17 +324,7 @@ fn a_verify_only_node_fetches_keys_and_revocations_over_https_with_its_ca_file()
 /// Starts a verify-only node against an HTTPS issuer presenting `cert`, trusting
 /// `ca_file` (or only the system's roots); returns the node's log.
 fn node_log_against(env: &Env, cert: &str, ca_file: Option<&str>) -> String {
-    let issuer = env.serve_with(
-        env.cmd(),
-        &[
-            "--signing-key",
-            "issuer.pem",
-            "--tls-cert",
-            &format!("{cert}.pem"),
-            "--tls-key",
-            &format!("{cert}.key"),
-        ],
-    );
+    let issuer = https_issuer(env, cert, &[]);
     let jwks = format!(
         "https://localhost:{}/.well-known/jwks.json",
         issuer.addr.port()
@@ -441,7 +430,7 @@ fn tls_mistakes_are_one_line_and_exit_2() {
 
 #[test]
 fn a_gateway_forwards_to_an_https_upstream_it_trusts() {
-    if !python_available() {
+    if !crate::harness::python_has("ssl") {
         required::<()>("python3 with ssl");
         return;
     }
@@ -554,11 +543,7 @@ print(json.dumps({"sub": claims["sub"], "iss": claims["iss"], "algs": oidc["id_t
 
 #[test]
 fn a_third_party_client_finds_the_token_endpoint_and_keys_by_discovery() {
-    let available = Command::new("python3")
-        .args(["-c", "import authlib, requests"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
+    if !crate::harness::python_has("authlib, requests") {
         required::<()>("Python's authlib and requests");
         return;
     }
@@ -569,21 +554,7 @@ fn a_third_party_client_finds_the_token_endpoint_and_keys_by_discovery() {
     let port = crate::harness::free_port();
     let issuer = format!("https://localhost:{port}");
     let listen = format!("127.0.0.1:{port}");
-    let server = env.serve_with(
-        env.cmd(),
-        &[
-            "--signing-key",
-            "issuer.pem",
-            "--tls-cert",
-            "server.pem",
-            "--tls-key",
-            "server.key",
-            "--issuer",
-            &issuer,
-            "--listen",
-            &listen,
-        ],
-    );
+    let server = https_issuer(&env, "server", &["--issuer", &issuer, "--listen", &listen]);
     let out = run_cmd(
         Command::new("python3").args(["-c", DISCOVERING_CLIENT, &issuer, &ca_file]),
         "",
