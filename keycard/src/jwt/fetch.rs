@@ -93,9 +93,7 @@ impl Source {
         #[allow(unused_mut)]
         let mut sibling = Self::parse(&format!("{scheme}://{host}{path}"), "URL")?;
         #[cfg(feature = "tls")]
-        {
-            sibling.tls.clone_from(&self.tls);
-        }
+        sibling.trust_as(self);
         Ok(sibling)
     }
 
@@ -150,14 +148,11 @@ impl Source {
             .map_err(|e| fail("cannot connect", &e))?;
         #[cfg(feature = "tls")]
         if self.is_https() {
-            let Some(tls) = &self.tls else {
-                return Err(Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!(
-                        "{}: no trusted root certificates: install ca-certificates or give --ca-file",
-                        self.url
-                    ),
-                ));
+            // None only when the system has no roots and no CA file was given: the
+            // system's refusal says so.
+            let tls = match &self.tls {
+                Some(tls) => tls.clone(),
+                None => crate::tls::TlsClient::system().map_err(|e| fail("TLS", &e))?,
             };
             let host = self
                 .url
