@@ -40,6 +40,13 @@ pub const ALWAYS_PUBLIC: [&str; 6] = [
     "/auth/verify",
 ];
 
+/// Keycard's documents, public on the routes that serve them (never for `/auth/verify`,
+/// which judges requests meant for another server): the OpenAPI document (not in gateway
+/// mode, where `/openapi.json` is the upstream's) and the discovery metadata (which, like
+/// the JWKS, an issuer answers in gateway mode too).
+const PUBLIC_WHERE_SERVED: [&str; 3] =
+    [OPENAPI_PATH, OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH];
+
 /// Paths that belong to Keycard whether or not this configuration serves them: one that
 /// is not served answers 404 from Keycard and is never forwarded to an upstream, since
 /// the rules let it through without a token (`/.well-known/jwks.json` under an HMAC
@@ -198,20 +205,17 @@ impl App {
         // answers it: never in gateway mode, where the path is the upstream's, nor for
         // `/auth/verify`, which judges requests meant for another server.
         let judged = public_then(&ALWAYS_PUBLIC, &rules);
-        let openapi = gateway.is_none().then(|| {
-            let mut paths = served.clone();
-            paths.extend(["/me", "/healthz", "/readyz", "/auth/verify", OPENAPI_PATH]);
-            openapi::document(&paths, &forward_headers, &identity)
-        });
-        // Keycard's own public documents where it serves them: its OpenAPI document and
-        // its discovery metadata (which, like the JWKS, it answers even in gateway mode).
+        let mut paths = served;
+        paths.extend(["/me", "/healthz", "/readyz", "/auth/verify"]);
+        if gateway.is_none() {
+            paths.push(OPENAPI_PATH);
+        }
+        let openapi = gateway
+            .is_none()
+            .then(|| openapi::document(&paths, &forward_headers, &identity));
+        // Keycard's own public documents where it serves them.
         let mut own = ALWAYS_PUBLIC.to_vec();
-        own.extend(openapi.iter().map(|_| OPENAPI_PATH));
-        own.extend(
-            [OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH]
-                .into_iter()
-                .filter(|p| served.contains(p)),
-        );
+        own.extend(PUBLIC_WHERE_SERVED.iter().filter(|p| paths.contains(p)));
         let layer_rules = public_then(&own, &rules);
         let readiness = Arc::new(readiness);
         #[cfg(feature = "metrics")]
@@ -224,7 +228,7 @@ impl App {
             identity.clone(),
             forward_headers,
         );
-        for path in RESERVED.iter().filter(|p| !served.contains(p)) {
+        for path in RESERVED.iter().filter(|p| !paths.contains(p)) {
             routes = routes.route(path, axum::routing::any(not_found));
         }
         let routes = routes
@@ -323,11 +327,7 @@ mod tests {
 
     #[test]
     fn the_always_public_paths_are_valid_patterns() {
-        for path in ALWAYS_PUBLIC.iter().chain([
-            &OPENAPI_PATH,
-            &OAUTH_METADATA_PATH,
-            &OPENID_CONFIGURATION_PATH,
-        ]) {
+        for path in ALWAYS_PUBLIC.iter().chain(&PUBLIC_WHERE_SERVED) {
             assert!(Rule::new(path).is_ok(), "{path}");
         }
     }
