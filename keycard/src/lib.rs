@@ -91,7 +91,7 @@ pub mod tls;
 mod testing;
 
 // The common path; everything else is in its module.
-pub use auth::{AuthError, AuthLayer, RequireRoleLayer, Rule, Rules};
+pub use auth::{AuthError, AuthLayer, RequireRoleLayer, Rule, Rules, TokenSources};
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "remote-jwks")]
 pub use jwt::RemoteJwks;

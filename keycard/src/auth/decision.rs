@@ -9,9 +9,10 @@ use std::borrow::Cow;
 
 use http::{HeaderMap, Method};
 
-use super::{AuthError, bearer_token, require_role};
+use super::{AuthError, require_role};
 use crate::auth::path;
 use crate::auth::rules::{Access, Rules};
+use crate::auth::token::TokenSources;
 use crate::jwt::claims::Claims;
 use crate::jwt::verifier::Verifier;
 
@@ -66,8 +67,10 @@ pub(crate) fn check_method(method: &Method) -> Result<(), AuthError> {
 pub(crate) fn decide<'a>(
     verifier: &Verifier,
     rules: &Rules,
+    sources: &TokenSources,
     method: &Method,
     raw_path: &'a str,
+    query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Verdict<'a>, AuthError> {
     check_method(method)?;
@@ -81,7 +84,8 @@ pub(crate) fn decide<'a>(
         ));
     }
     let path = path::normalize(raw_path).map_err(AuthError::InvalidPath)?;
-    let claims = judge(verifier, rules, method, &path, headers)?;
+    let token = || sources.token(headers, query);
+    let claims = judge(verifier, rules, method, &path, token)?;
     Ok(Verdict { path, claims })
 }
 
@@ -91,37 +95,39 @@ pub(crate) fn decide<'a>(
 pub(crate) async fn decide_refetching<'a>(
     verifier: &Verifier,
     rules: &Rules,
+    sources: &TokenSources,
     method: &Method,
     raw_path: &'a str,
+    query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Verdict<'a>, AuthError> {
-    match decide(verifier, rules, method, raw_path, headers) {
+    match decide(verifier, rules, sources, method, raw_path, query, headers) {
         Err(AuthError::InvalidToken(e)) if verifier.refetch_for(e).await => {
-            decide(verifier, rules, method, raw_path, headers)
+            decide(verifier, rules, sources, method, raw_path, query, headers)
         }
         verdict => verdict,
     }
 }
 
-/// What the rules and the bearer token say about the canonical `method` on the
-/// normalized `path`.
-fn judge(
+/// What the rules and the bearer token (read by `token`, only when needed) say about
+/// the canonical `method` on the normalized `path`.
+fn judge<'a>(
     verifier: &Verifier,
     rules: &Rules,
     method: &Method,
     path: &str,
-    headers: &HeaderMap,
+    token: impl Fn() -> Result<Option<Cow<'a, str>>, AuthError>,
 ) -> Result<Option<Claims>, AuthError> {
     let required = || -> Result<Claims, AuthError> {
-        let token = bearer_token(headers)?.ok_or(AuthError::MissingToken)?;
-        verifier.verify(token).map_err(AuthError::InvalidToken)
+        let token = token()?.ok_or(AuthError::MissingToken)?;
+        verifier.verify(&token).map_err(AuthError::InvalidToken)
     };
     Ok(match &*rules.decide(method, path) {
         Access::Public => {
             // A valid token on a public route still identifies its bearer; an invalid or
             // absent one leaves the request anonymous.
-            match bearer_token(headers) {
-                Ok(Some(token)) => verifier.verify(token).ok(),
+            match token() {
+                Ok(Some(token)) => verifier.verify(&token).ok(),
                 _ => None,
             }
         }

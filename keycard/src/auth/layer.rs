@@ -4,6 +4,7 @@ use tower::Layer;
 
 use super::Auth;
 use crate::auth::rules::Rules;
+use crate::auth::token::TokenSources;
 use crate::jwt::verifier::Verifier;
 
 /// Applies [`Auth`] to a service: every request needs a valid bearer token unless the
@@ -12,6 +13,7 @@ use crate::jwt::verifier::Verifier;
 pub struct AuthLayer {
     verifier: Verifier,
     rules: Arc<Rules>,
+    sources: Arc<TokenSources>,
 }
 
 impl AuthLayer {
@@ -22,6 +24,7 @@ impl AuthLayer {
         Self {
             verifier,
             rules: Arc::new(Rules::new()),
+            sources: Arc::new(TokenSources::new()),
         }
     }
 
@@ -29,6 +32,13 @@ impl AuthLayer {
     /// Express `unless`, and more. See [`Rules`] for the matching rule.
     pub fn unless(mut self, rules: Rules) -> Self {
         self.rules = Arc::new(rules);
+        self
+    }
+
+    /// Also reads the token from these places (by default `Authorization` only), and
+    /// removes it from there before the request goes on: see [`TokenSources`].
+    pub fn token_sources(mut self, sources: TokenSources) -> Self {
+        self.sources = Arc::new(sources);
         self
     }
 }
@@ -50,6 +60,11 @@ impl<S> Layer<S> for AuthLayer {
     type Service = Auth<S>;
 
     fn layer(&self, inner: S) -> Auth<S> {
-        Auth::new(inner, self.verifier.clone(), self.rules.clone())
+        Auth::new(
+            inner,
+            self.verifier.clone(),
+            self.rules.clone(),
+            self.sources.clone(),
+        )
     }
 }

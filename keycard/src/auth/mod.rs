@@ -4,6 +4,7 @@
 //!
 //! - `decision`: the one request decision, shared with gateway mode and forward auth;
 //! - [`path`]: normalization and the router fold; `rules`: what a request needs;
+//! - `token`: where the bearer token comes from ([`TokenSources`]);
 //! - `layer`, `service`, `future`, `response`: the middleware; `role`: the role guard;
 //!   `extract`: the [`Claims`] extractors.
 //!
@@ -29,6 +30,7 @@ mod response;
 mod role;
 pub(crate) mod rules;
 mod service;
+mod token;
 
 #[cfg(feature = "server")]
 pub(crate) use decision::{decide_refetching, same_header};
@@ -40,7 +42,10 @@ pub use response::AuthError;
 pub use role::{RequireRole, RequireRoleLayer};
 pub use rules::{Access, Rule, Rules};
 pub use service::Auth;
-pub(crate) use service::bearer_token;
+#[cfg(feature = "server")]
+pub(crate) use token::HEADER_ONLY;
+pub use token::TokenSources;
+pub(crate) use token::bearer_token;
 
 use crate::jwt::claims::Claims;
 

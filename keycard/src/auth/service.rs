@@ -4,7 +4,7 @@ use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
 use http::uri::PathAndQuery;
-use http::{HeaderMap, Request, Uri, header};
+use http::{Request, Uri};
 use tower::Service;
 
 use super::decision::decide;
@@ -12,7 +12,8 @@ use super::future::{dispatch, take_ready};
 use super::{AuthError, ResponseFuture};
 use crate::auth::path;
 use crate::auth::rules::Rules;
-use crate::jwt::verifier::{TokenError, Verifier};
+use crate::auth::token::TokenSources;
+use crate::jwt::verifier::Verifier;
 
 /// The verifying service; see [`AuthLayer`](super::AuthLayer).
 ///
@@ -21,7 +22,7 @@ use crate::jwt::verifier::{TokenError, Verifier};
 /// 1. the path is normalized ([`crate::auth::path`]); a refused path gets 400, and the
 ///    request passed on carries the normalized path;
 /// 2. the rules decide what the request needs;
-/// 3. the bearer token, if needed, is verified; the [`Claims`](crate::Claims) go into the request's
+/// 3. the bearer token ([`TokenSources`]), if needed, is verified; the [`Claims`](crate::Claims) go into the request's
 ///    extensions.
 ///
 /// Any refusal is a response ([`AuthError`]), never an error of the service.
@@ -30,30 +31,43 @@ pub struct Auth<S> {
     inner: S,
     verifier: Verifier,
     rules: Arc<Rules>,
+    sources: Arc<TokenSources>,
 }
 
 impl<S> Auth<S> {
-    pub(crate) fn new(inner: S, verifier: Verifier, rules: Arc<Rules>) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        verifier: Verifier,
+        rules: Arc<Rules>,
+        sources: Arc<TokenSources>,
+    ) -> Self {
         Self {
             inner,
             verifier,
             rules,
+            sources,
         }
     }
 
     /// The one decision ([`decide`]): may this request through, and as whom? The request
-    /// passed on carries the normalized path and the claims.
+    /// passed on carries the normalized path and the claims, and no token but in
+    /// `Authorization` ([`TokenSources::strip`]).
     fn authenticate<B>(&self, req: &mut Request<B>) -> Result<(), AuthError> {
         let verdict = decide(
             &self.verifier,
             &self.rules,
+            &self.sources,
             req.method(),
             req.uri().path(),
+            req.uri().query(),
             req.headers(),
         )?;
         let claims = verdict.claims;
         if let Cow::Owned(normal) = verdict.path {
             set_path(req, &normal)?;
+        }
+        if !self.sources.is_header_only() {
+            self.sources.strip(req)?;
         }
         if let Some(claims) = claims {
             req.extensions_mut().insert(claims);
@@ -72,43 +86,6 @@ fn set_path<B>(req: &mut Request<B>, normal: &str) -> Result<(), AuthError> {
     *req.uri_mut() =
         Uri::from_parts(parts).map_err(|_| AuthError::InvalidPath(path::PathError::NonAscii))?;
     Ok(())
-}
-
-/// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1).
-///
-/// - `Ok(None)`: no credentials (no header, an empty one, another scheme);
-/// - `Err(MalformedCredentials)`: two headers, `Bearer` alone, several words;
-/// - `Err(InvalidToken)`: a token that is not even text.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    let mut all = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = all.next() else {
-        return Ok(None);
-    };
-    if all.next().is_some() {
-        return Err(AuthError::MalformedCredentials(
-            "more than one Authorization header",
-        ));
-    }
-    let value = value.as_bytes().trim_ascii();
-    let (scheme, rest) = match value.iter().position(|b| *b == b' ' || *b == b'\t') {
-        Some(at) => value.split_at(at),
-        None => (value, &b""[..]),
-    };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Ok(None);
-    }
-    let token = rest.trim_ascii();
-    if token.is_empty() {
-        return Err(AuthError::MalformedCredentials("Bearer without a token"));
-    }
-    if token.iter().any(|b| b.is_ascii_whitespace()) {
-        return Err(AuthError::MalformedCredentials(
-            "more than one word after Bearer",
-        ));
-    }
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| AuthError::InvalidToken(TokenError::Malformed))
 }
 
 impl<S, B> Service<Request<B>> for Auth<S>
@@ -137,6 +114,7 @@ where
                     inner: take_ready(&mut self.inner),
                     verifier: self.verifier.clone(),
                     rules: self.rules.clone(),
+                    sources: self.sources.clone(),
                 };
                 ResponseFuture::waiting(Box::pin(async move {
                     let mut this = this;
@@ -149,56 +127,5 @@ where
             }
             decision => dispatch(&mut self.inner, req, decision),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    fn headers(values: &[&[u8]]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append(header::AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer_token(&headers(&[])), Ok(None));
-        assert_eq!(bearer_token(&headers(&[b""])), Ok(None));
-        assert_eq!(
-            bearer_token(&headers(&[b"Basic YWxhZGRpbjpvcGVuc2VzYW1l"])),
-            Ok(None)
-        );
-        assert_eq!(bearer_token(&headers(&[b"Bearerx abc"])), Ok(None));
-        assert_eq!(bearer_token(&headers(&[b"Bearer abc"])), Ok(Some("abc")));
-        assert_eq!(
-            bearer_token(&headers(&[b"bEaReR   abc  "])),
-            Ok(Some("abc"))
-        );
-        assert_eq!(bearer_token(&headers(&[b"BEARER\tabc"])), Ok(Some("abc")));
-        assert!(matches!(
-            bearer_token(&headers(&[b"Bearer"])),
-            Err(AuthError::MalformedCredentials(_))
-        ));
-        assert!(matches!(
-            bearer_token(&headers(&[b"Bearer   "])),
-            Err(AuthError::MalformedCredentials(_))
-        ));
-        assert!(matches!(
-            bearer_token(&headers(&[b"Bearer a b"])),
-            Err(AuthError::MalformedCredentials(_))
-        ));
-        assert!(matches!(
-            bearer_token(&headers(&[b"Bearer a", b"Bearer a"])),
-            Err(AuthError::MalformedCredentials(_))
-        ));
-        assert_eq!(
-            bearer_token(&headers(&[b"Bearer \xff\xfe"])),
-            Err(AuthError::InvalidToken(TokenError::Malformed))
-        );
     }
 }

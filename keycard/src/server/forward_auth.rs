@@ -29,7 +29,7 @@ use http::header::HeaderName;
 use http::{HeaderMap, Method, StatusCode};
 
 use crate::auth::rules::Rules;
-use crate::auth::{AuthError, decide_refetching, same_header};
+use crate::auth::{AuthError, HEADER_ONLY, decide_refetching, same_header};
 use crate::error::{Error, ErrorKind};
 use crate::jwt::verifier::Verifier;
 use crate::server::gateway::{IdentityHeaders, header_name};
@@ -186,7 +186,18 @@ async fn judge(
         "conflicting original-URI headers",
     )?;
     let path = target_path(target)?;
-    let verdict = decide_refetching(&fa.verifier, &fa.rules, &method, path, headers).await?;
+    // `Authorization` only: the front proxy passes the original URI and headers on to
+    // the upstream as they are, so a token read from anywhere else would reach it.
+    let verdict = decide_refetching(
+        &fa.verifier,
+        &fa.rules,
+        &HEADER_ONLY,
+        &method,
+        path,
+        None,
+        headers,
+    )
+    .await?;
     Ok(verdict.claims)
 }
 
