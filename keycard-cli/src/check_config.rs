@@ -117,6 +117,7 @@ pub async fn run(config: &ServeConfig, location: &Location) -> anyhow::Result<()
     );
     line("forward auth", format!("{:?}", config.forward_auth));
     line("identity headers", format!("{:?}", config.identity));
+    line("token from", config.token_sources.to_string());
     line("trusted proxies", format!("{:?}", config.proxies));
     line("limits", format!("{:?}", config.limits));
     line(

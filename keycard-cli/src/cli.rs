@@ -282,6 +282,16 @@ pub struct ServeArgs {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pass_authorization: bool,
 
+    /// Also read the bearer token from this query parameter (for WebSockets: browsers cannot set Authorization on one), removed before the request goes on [default: off]
+    #[arg(long, env = "KEYCARD_TOKEN_QUERY_PARAM", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_query_param: Option<String>,
+
+    /// Also read the bearer token from a "bearer.<token>" entry of Sec-WebSocket-Protocol, removed before the request goes on [default: off]
+    #[arg(long, env = "KEYCARD_TOKEN_WEBSOCKET_PROTOCOL")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub token_websocket_protocol: bool,
+
     /// Name of the identity header carrying the username
     #[arg(long, env = "KEYCARD_USER_HEADER", value_name = "NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]

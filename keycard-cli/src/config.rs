@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use keycard::TokenSources;
 use keycard::duration::{Rate, parse_duration};
 use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL, RevocationFeed};
 use keycard::login::{Cidr, TrustedProxies, default_ip_rate, default_user_rate};
@@ -105,6 +106,8 @@ pub struct ServeConfig {
     pub rules: Vec<Rule>,
     pub gateway: Option<Gateway>,
     pub identity: IdentityHeaders,
+    /// Where the bearer token may come from besides `Authorization`.
+    pub token_sources: TokenSources,
     pub forward_auth: ForwardAuthHeaders,
     pub rate_limit_user: Option<Rate>,
     pub rate_limit_ip: Option<Rate>,
@@ -267,6 +270,11 @@ impl ServeConfig {
                 )
             }
         };
+        let mut token_sources =
+            TokenSources::new().websocket_protocol(args.token_websocket_protocol);
+        if let Some(name) = non_empty(args.token_query_param.as_deref()) {
+            token_sources = token_sources.query_param(name)?;
+        }
         let forward_auth = forward_auth_headers(
             args.forward_auth.as_deref(),
             args.forward_auth_uri_header.as_deref(),
@@ -363,6 +371,7 @@ impl ServeConfig {
             rules,
             gateway,
             identity,
+            token_sources,
             forward_auth,
             rate_limit_user: rate(
                 "rate-limit-user",

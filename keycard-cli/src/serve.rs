@@ -203,6 +203,7 @@ pub async fn run(
         .fold(app, App::rule)
         .limits(limits)
         .identity_headers(config.identity.clone())
+        .token_sources(config.token_sources.clone())
         .forward_auth(config.forward_auth.clone());
     if let Some(gateway) = &config.gateway {
         app = app.gateway(gateway.clone());

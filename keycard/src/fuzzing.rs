@@ -41,7 +41,7 @@ pub fn authorization(data: &[u8]) {
             headers.append(header::AUTHORIZATION, v);
         }
     }
-    let _ = crate::auth::bearer_token(&headers);
+    let _ = crate::auth::token::bearer_token(&headers);
 }
 
 /// Parses `data` as a `/token` body; the first byte picks JSON or form.

@@ -7,7 +7,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::result_large_err
 )]
 
 mod harness;
@@ -28,3 +29,4 @@ mod openapi;
 mod ops;
 mod serve;
 mod tls;
+mod websocket;

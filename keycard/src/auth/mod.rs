@@ -30,7 +30,7 @@ mod response;
 mod role;
 pub(crate) mod rules;
 mod service;
-mod token;
+pub(crate) mod token;
 
 #[cfg(feature = "server")]
 pub(crate) use decision::{decide_refetching, same_header};
@@ -45,7 +45,6 @@ pub use service::Auth;
 #[cfg(feature = "server")]
 pub(crate) use token::HEADER_ONLY;
 pub use token::TokenSources;
-pub(crate) use token::bearer_token;
 
 use crate::jwt::claims::Claims;
 

@@ -20,7 +20,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri, header};
 
 use super::AuthError;
-use crate::auth::same_header;
+use super::decision::same_header;
 use crate::error::{Error, ErrorKind};
 use crate::jwt::verifier::TokenError;
 
@@ -39,8 +39,9 @@ use crate::jwt::verifier::TokenError;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenSources {
-    /// The query parameter's name, folded (see [`fold_name`]).
-    query_param: Option<Vec<u8>>,
+    /// The query parameter's name, folded (see [`fold_name`]: for the names allowed,
+    /// lower-cased).
+    query_param: Option<String>,
     websocket_protocol: bool,
 }
 
@@ -71,7 +72,7 @@ impl TokenSources {
                 format!("token query parameter {name:?}: use letters, digits, '_' and '-' only"),
             ));
         }
-        self.query_param = Some(fold_name(name.as_bytes()));
+        self.query_param = Some(name.to_ascii_lowercase());
         Ok(self)
     }
 
@@ -109,7 +110,7 @@ impl TokenSources {
             }
         };
         if let (Some(name), Some(query)) = (&self.query_param, query) {
-            take(query_token(name, query)?)?;
+            take(query_token(name.as_bytes(), query)?)?;
         }
         if self.websocket_protocol {
             take(protocol_token(headers)?.map(Cow::Borrowed))?;
@@ -120,13 +121,31 @@ impl TokenSources {
     /// Removes from `req` every place [`token`](Self::token) reads besides
     /// `Authorization` (which the gateway removes itself, unless told to pass it on).
     pub(crate) fn strip<B>(&self, req: &mut Request<B>) -> Result<(), AuthError> {
-        if let (Some(name), Some(query)) = (&self.query_param, req.uri().query()) {
-            if let Some(kept) = without_param(name, query) {
-                set_query(req, &kept)?;
-            }
+        if let (Some(name), Some(query)) = (&self.query_param, req.uri().query())
+            && let Some(kept) = without_param(name.as_bytes(), query)
+        {
+            set_query(req, &kept)?;
         }
         if self.websocket_protocol {
             strip_protocol(req.headers_mut());
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TokenSources {
+    /// `Authorization`, then the others read, as `keycard check-config` shows them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorization")?;
+        if let Some(name) = &self.query_param {
+            write!(f, ", query parameter {name}")?;
+        }
+        if self.websocket_protocol {
+            write!(
+                f,
+                ", Sec-WebSocket-Protocol {}<token>",
+                Self::PROTOCOL_PREFIX
+            )?;
         }
         Ok(())
     }
@@ -536,5 +555,13 @@ mod tests {
         }
         assert!(TokenSources::new().is_header_only());
         assert!(!query_sources().is_header_only());
+        assert_eq!(
+            TokenSources::new()
+                .query_param("Token")
+                .unwrap()
+                .websocket_protocol(true)
+                .to_string(),
+            "Authorization, query parameter token, Sec-WebSocket-Protocol bearer.<token>"
+        );
     }
 }

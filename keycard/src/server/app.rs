@@ -11,6 +11,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthLayer;
+use crate::auth::TokenSources;
 use crate::auth::rules::{Rule, Rules};
 use crate::error::Error;
 use crate::jwt::claims::Claims;
@@ -92,6 +93,7 @@ pub struct App {
     limits: ServerLimits,
     gateway: Option<Gateway>,
     identity: IdentityHeaders,
+    token_sources: TokenSources,
     forward_auth: ForwardAuthHeaders,
     readiness: Readiness,
 }
@@ -139,6 +141,7 @@ impl App {
             limits: ServerLimits::DEFAULT,
             gateway: None,
             identity: IdentityHeaders::default(),
+            token_sources: TokenSources::new(),
             forward_auth: ForwardAuthHeaders::default(),
             readiness: Readiness::new(),
         }
@@ -175,6 +178,15 @@ impl App {
         self
     }
 
+    /// Where the bearer token may come from besides `Authorization` (a query parameter,
+    /// `Sec-WebSocket-Protocol`: for WebSockets through the gateway), removed before the
+    /// request goes on. `/auth/verify` reads `Authorization` only: the front proxy would
+    /// pass a token anywhere else on to the upstream.
+    pub fn token_sources(mut self, sources: TokenSources) -> Self {
+        self.token_sources = sources;
+        self
+    }
+
     /// The headers `/auth/verify` reads the original method and URI from.
     pub fn forward_auth(mut self, headers: ForwardAuthHeaders) -> Self {
         self.forward_auth = headers;
@@ -197,6 +209,7 @@ impl App {
             limits,
             gateway,
             identity,
+            token_sources,
             forward_auth: forward_headers,
             readiness,
         } = self;
@@ -249,6 +262,7 @@ impl App {
         .method_not_allowed_fallback(method_not_allowed);
         let router = AuthLayer::new(verifier)
             .unless(layer_rules)
+            .token_sources(token_sources)
             .wrap(routes)
             .layer(from_fn_with_state(limits.request_timeout, request_timeout))
             .layer(from_fn_with_state(limits, head_limits))

@@ -19,7 +19,9 @@
 //!   `X-Client-IP`, `True-Client-IP`, `X-Cluster-Client-IP`: Keycard writes
 //!   `X-Forwarded-For` (the client's chain kept only when the peer is a trusted
 //!   proxy), `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Real-IP` itself;
-//! - a hop-by-hop header, or `Authorization` unless passing it on is asked for.
+//! - a hop-by-hop header, or `Authorization` unless passing it on is asked for
+//!   (`Connection: upgrade` and `Upgrade: websocket` are written anew for a WebSocket:
+//!   see [`tunnel`](crate::server::tunnel)).
 //!
 //! A request with a method override header (`X-HTTP-Method-Override`, …) never gets
 //! this far: the decision refuses it.
@@ -34,6 +36,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -43,7 +46,8 @@ use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
 use crate::login::client_addr::TrustedProxies;
 use crate::server::errors::json_error;
-use crate::server::serve::OverTls;
+use crate::server::serve::{OverTls, Tunnel};
+use crate::server::tunnel;
 
 /// Forwarding headers a client may not write (see the module docs), by folded name.
 const FORWARDING_HEADERS: [&str; 18] = [
@@ -419,6 +423,15 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         );
     };
     let claims = parts.extensions.remove::<Claims>();
+    // A WebSocket handshake on a connection that can be upgraded (see `tunnel`).
+    let upgrade = if tunnel::websocket_request(&parts.method, parts.version, &parts.headers) {
+        parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .zip(parts.extensions.remove::<Tunnel>())
+    } else {
+        None
+    };
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -433,6 +446,9 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     // Read before the stripping: the chain of a trusted proxy is kept.
     let forwarded_for = peer.map(|peer| forwarded_for(&gw.proxies, peer, headers));
     strip_hop_by_hop(headers);
+    if upgrade.is_some() {
+        tunnel::ask_websocket(headers);
+    }
     strip_spoofable(headers, &gw.identity);
     if !gw.pass_authorization {
         headers.remove(header::AUTHORIZATION);
@@ -466,6 +482,24 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         sent.elapsed(),
     );
     match answer {
+        Ok(Ok(mut res)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => match upgrade {
+            Some((client, tunnel)) if tunnel::websocket_response(res.headers()) => {
+                let upstream = hyper::upgrade::on(&mut res);
+                tokio::spawn(tunnel::bridge(client, upstream, tunnel));
+                let (mut parts, _) = res.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                tunnel::ask_websocket(&mut parts.headers);
+                Response::from_parts(parts, Body::empty())
+            }
+            _ => {
+                tracing::warn!("the upstream switched protocols unasked");
+                json_error(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "the upstream switched to a protocol the client did not ask for",
+                )
+            }
+        },
         Ok(Ok(res)) => {
             let (mut parts, body) = res.into_parts();
             strip_hop_by_hop(&mut parts.headers);

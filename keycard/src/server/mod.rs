@@ -33,6 +33,8 @@ pub(crate) mod ready;
 pub(crate) mod request_id;
 #[cfg(feature = "server")]
 pub(crate) mod serve;
+#[cfg(feature = "server")]
+pub(crate) mod tunnel;
 
 #[cfg(feature = "server")]
 pub use app::{ALWAYS_PUBLIC, App, JWKS_MAX_AGE, RESERVED};

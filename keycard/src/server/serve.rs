@@ -13,9 +13,8 @@ use axum::response::Response;
 use http::StatusCode;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use crate::server::errors::json_error;
@@ -128,14 +127,14 @@ pub async fn serve_tls(
     run(listener, app, limits, Some(acceptor), shutdown).await
 }
 
-/// Serves one connection (plain or past its TLS handshake) until it ends, as one of
-/// `watcher`'s for a graceful shutdown; then gives its slot back.
+/// Serves one connection (plain or past its TLS handshake) until it ends; when
+/// `stop` says so, finishes the request in flight and closes. Its slot is given back
+/// when the connection and any tunnel it became ([`Tunnel`]) have both ended.
 async fn serve_one<I, S, B>(
     io: I,
     http: hyper::server::conn::http1::Builder,
     service: S,
-    watcher: hyper_util::server::graceful::Watcher,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    mut stop: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = B> + Send + 'static,
@@ -145,15 +144,38 @@ async fn serve_one<I, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if let Err(e) = watcher.watch(http.serve_connection(io, service)).await {
+    let conn = http.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(error = %e, "connection ended with an error");
     }
-    drop(slot);
+}
+
+/// Resolves when `stop` turns true (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// Marks a request that came over TLS (the gateway then says `X-Forwarded-Proto: https`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OverTls;
+
+/// Given to a request that asks to upgrade its connection (a WebSocket): the
+/// connection's slot, which the tunnel the gateway makes of it holds until it closes
+/// (so tunnels count against `max_connections`), and the shutdown signal, on which it
+/// closes.
+#[derive(Clone, Debug)]
+pub(crate) struct Tunnel {
+    pub(crate) slot: Arc<tokio::sync::OwnedSemaphorePermit>,
+    pub(crate) stop: watch::Receiver<bool>,
+}
 
 #[cfg(feature = "tls")]
 type Acceptor = tokio_rustls::TlsAcceptor;
@@ -173,8 +195,11 @@ async fn run(
         .max_buf_size((2 * limits.max_header_bytes).max(8192) + 8192)
         .max_header_size(2 * limits.max_header_bytes)
         .max_headers(2 * limits.max_headers);
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Every connection (and tunnel) holds one of `slots`: at shutdown, all of them back
+    // means all of them ended.
+    let (stop_tx, stop) = watch::channel(false);
+    let capacity = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    let slots = Arc::new(Semaphore::new(capacity as usize));
     tokio::pin!(shutdown);
     loop {
         // A free slot first, then a connection: at the limit, new connections wait in
@@ -200,17 +225,21 @@ async fn run(
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
                 let secure = tls.is_some();
+                let tunnel = Tunnel { slot: Arc::new(slot), stop: stop.clone() };
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     if secure {
                         req.extensions_mut().insert(OverTls);
                     }
+                    if req.headers().contains_key(http::header::UPGRADE) {
+                        req.extensions_mut().insert(tunnel.clone());
+                    }
                     app.clone().oneshot(req.map(Body::new))
                 });
-                let (http, watcher) = (http.clone(), graceful.watcher());
+                let (http, stop) = (http.clone(), stop.clone());
                 match &tls {
                     None => {
-                        tokio::spawn(serve_one(TokioIo::new(stream), http, service, watcher, slot));
+                        tokio::spawn(serve_one(TokioIo::new(stream), http, service, stop));
                     }
                     #[cfg(feature = "tls")]
                     Some(acceptor) => {
@@ -219,7 +248,7 @@ async fn run(
                         tokio::spawn(async move {
                             match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
                                 Ok(Ok(stream)) => {
-                                    serve_one(TokioIo::new(stream), http, service, watcher, slot).await;
+                                    serve_one(TokioIo::new(stream), http, service, stop).await;
                                 }
                                 Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -235,7 +264,8 @@ async fn run(
     }
     drop(listener);
     tracing::info!("shutting down: waiting for requests in flight");
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(capacity))
         .await
         .is_err()
     {
