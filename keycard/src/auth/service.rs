@@ -64,7 +64,9 @@ impl<S> Auth<S> {
         )?;
         let claims = verdict.claims;
         if let Cow::Owned(normal) = verdict.path {
-            set_path(req, &normal)?;
+            let query = req.uri().query().map(str::to_owned);
+            let bad = AuthError::InvalidPath(path::PathError::NonAscii);
+            set_target(req, &normal, query.as_deref(), bad)?;
         }
         if !self.sources.is_header_only() {
             self.sources.strip(req)?;
@@ -76,15 +78,21 @@ impl<S> Auth<S> {
     }
 }
 
-fn set_path<B>(req: &mut Request<B>, normal: &str) -> Result<(), AuthError> {
-    let pq = match req.uri().query() {
-        Some(q) => PathAndQuery::try_from(format!("{normal}?{q}")),
-        None => PathAndQuery::try_from(normal),
+/// Gives `req` the target `path?query` (`None`: no query), keeping scheme and authority;
+/// `bad` when that is not a valid target.
+pub(super) fn set_target<B>(
+    req: &mut Request<B>,
+    path: &str,
+    query: Option<&str>,
+    bad: AuthError,
+) -> Result<(), AuthError> {
+    let pq = match query {
+        Some(q) => PathAndQuery::try_from(format!("{path}?{q}")),
+        None => PathAndQuery::try_from(path),
     };
     let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = Some(pq.map_err(|_| AuthError::InvalidPath(path::PathError::NonAscii))?);
-    *req.uri_mut() =
-        Uri::from_parts(parts).map_err(|_| AuthError::InvalidPath(path::PathError::NonAscii))?;
+    parts.path_and_query = Some(pq.map_err(|_| bad)?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| bad)?;
     Ok(())
 }
 

@@ -16,11 +16,11 @@
 
 use std::borrow::Cow;
 
-use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
 
 use super::AuthError;
 use super::decision::same_header;
+use super::service::set_target;
 use crate::error::{Error, ErrorKind};
 use crate::jwt::verifier::TokenError;
 
@@ -124,7 +124,10 @@ impl TokenSources {
         if let (Some(name), Some(query)) = (&self.query_param, req.uri().query())
             && let Some(kept) = without_param(name.as_bytes(), query)
         {
-            set_query(req, &kept)?;
+            let path = req.uri().path().to_owned();
+            let query = (!kept.is_empty()).then_some(kept.as_str());
+            let bad = AuthError::InvalidRequest("invalid query");
+            set_target(req, &path, query, bad)?;
         }
         if self.websocket_protocol {
             strip_protocol(req.headers_mut());
@@ -240,11 +243,16 @@ fn fields(query: &str) -> impl Iterator<Item = (usize, &str)> {
     })
 }
 
+/// A field's name and value (`name` alone: an empty value).
+fn key_value(field: &str) -> (&str, &str) {
+    field.split_once('=').unwrap_or((field, ""))
+}
+
 /// The token in the query parameter whose folded name is `name`.
 fn query_token<'a>(name: &[u8], query: &'a str) -> Result<Option<Cow<'a, str>>, AuthError> {
     let mut found = None;
     for (_, field) in fields(query) {
-        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        let (key, value) = key_value(field);
         if fold_name(key.as_bytes()) != name {
             continue;
         }
@@ -282,8 +290,7 @@ fn without_param(name: &[u8], query: &str) -> Option<String> {
     let mut kept = String::with_capacity(query.len());
     let mut removed = false;
     for (at, field) in fields(query) {
-        let key = field.split_once('=').map_or(field, |(k, _)| k);
-        if fold_name(key.as_bytes()) == name {
+        if fold_name(key_value(field).0.as_bytes()) == name {
             removed = true;
             continue;
         }
@@ -300,20 +307,6 @@ fn without_param(name: &[u8], query: &str) -> Option<String> {
         kept.push_str(field);
     }
     removed.then_some(kept)
-}
-
-fn set_query<B>(req: &mut Request<B>, query: &str) -> Result<(), AuthError> {
-    let path = req.uri().path();
-    let pq = if query.is_empty() {
-        PathAndQuery::try_from(path)
-    } else {
-        PathAndQuery::try_from(format!("{path}?{query}"))
-    };
-    let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = Some(pq.map_err(|_| AuthError::InvalidRequest("invalid query"))?);
-    *req.uri_mut() =
-        Uri::from_parts(parts).map_err(|_| AuthError::InvalidRequest("invalid query"))?;
-    Ok(())
 }
 
 /// Whether `name` is `Sec-WebSocket-Protocol` under a spelling an upstream could read so

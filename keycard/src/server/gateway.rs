@@ -483,7 +483,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     );
     match answer {
         Ok(Ok(mut res)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => match upgrade {
-            Some((client, tunnel)) if tunnel::websocket_response(res.headers()) => {
+            Some((client, tunnel)) if tunnel::asks_websocket(res.headers()) => {
                 let upstream = hyper::upgrade::on(&mut res);
                 tokio::spawn(tunnel::bridge(client, upstream, tunnel));
                 let (mut parts, _) = res.into_parts();

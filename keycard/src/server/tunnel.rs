@@ -13,9 +13,9 @@ use hyper_util::rt::TokioIo;
 
 use crate::server::serve::{Tunnel, stopped};
 
-/// Whether `headers` (of a request or a response) ask for a WebSocket:
-/// `Connection: upgrade` and `Upgrade: websocket`, under any case.
-fn asks_websocket(headers: &HeaderMap) -> bool {
+/// Whether `headers` (of a request, or of an upstream's `101 Switching Protocols`) ask
+/// for a WebSocket: `Connection: upgrade` and `Upgrade: websocket`, under any case.
+pub(crate) fn asks_websocket(headers: &HeaderMap) -> bool {
     let has = |name: header::HeaderName, token: &str| {
         headers
             .get_all(name)
@@ -31,11 +31,6 @@ fn asks_websocket(headers: &HeaderMap) -> bool {
 /// that can be upgraded.
 pub(crate) fn websocket_request(method: &Method, version: Version, headers: &HeaderMap) -> bool {
     method == Method::GET && version == Version::HTTP_11 && asks_websocket(headers)
-}
-
-/// Whether an upstream's `101 Switching Protocols` switched to a WebSocket.
-pub(crate) fn websocket_response(headers: &HeaderMap) -> bool {
-    asks_websocket(headers)
 }
 
 /// Puts back the two hop-by-hop headers a WebSocket handshake needs on the next hop.
