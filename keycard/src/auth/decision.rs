@@ -102,8 +102,16 @@ pub(crate) async fn decide_refetching<'a>(
     headers: &HeaderMap,
 ) -> Result<Verdict<'a>, AuthError> {
     match decide(verifier, rules, sources, method, raw_path, query, headers) {
-        Err(AuthError::InvalidToken(e)) if verifier.refetch_for(e).await => {
-            decide(verifier, rules, sources, method, raw_path, query, headers)
+        Err(AuthError::InvalidToken(e)) if verifier.may_refetch(e) => {
+            let token = sources.token(headers, query).ok().flatten();
+            if verifier
+                .refetch_for(token.as_deref().unwrap_or(""), e)
+                .await
+            {
+                decide(verifier, rules, sources, method, raw_path, query, headers)
+            } else {
+                Err(AuthError::InvalidToken(e))
+            }
         }
         verdict => verdict,
     }

@@ -118,6 +118,13 @@ where
             // refetches (at most once per interval, shared by all waiting requests);
             // then the request is decided again.
             Err(AuthError::InvalidToken(e)) if self.verifier.may_refetch(e) => {
+                let token = self
+                    .sources
+                    .token(req.headers(), req.uri().query())
+                    .ok()
+                    .flatten()
+                    .map(Cow::into_owned)
+                    .unwrap_or_default();
                 let this = Auth {
                     inner: take_ready(&mut self.inner),
                     verifier: self.verifier.clone(),
@@ -126,7 +133,7 @@ where
                 };
                 ResponseFuture::waiting(Box::pin(async move {
                     let mut this = this;
-                    this.verifier.refetch_for(e).await;
+                    this.verifier.refetch_for(&token, e).await;
                     match this.authenticate(&mut req) {
                         Ok(()) => this.inner.call(req).await,
                         Err(rejection) => Ok(rejection.into_response()),

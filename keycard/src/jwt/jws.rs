@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use crate::jwt::claims::Claims;
-use crate::jwt::keys::VerifyingKey;
+use crate::jwt::keys::{KeyAlgorithm, VerifyingKey};
 use crate::jwt::verifier::TokenError;
 
 /// The longest signature read, in bytes: an RSA-8192 signature. Anything longer can
@@ -52,8 +52,15 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// The header is read here rather than by `jsonwebtoken::decode_header`, whose
 /// `Header` (a dozen owned fields and a flattened map of the rest) made up a fifth of
 /// an HS256 verification; one buffer serves the header and then the payload.
-pub(crate) fn verify_signed(keys: &[VerifyingKey], token: &str) -> Result<Claims, TokenError> {
-    verify_typed(keys, token, Type::Access)
+///
+/// `allowed`, when given, narrows the algorithms further: a token whose `alg` is not
+/// among them is refused before any key is chosen.
+pub(crate) fn verify_signed(
+    keys: &[VerifyingKey],
+    allowed: Option<&[KeyAlgorithm]>,
+    token: &str,
+) -> Result<Claims, TokenError> {
+    verify_jws(keys, allowed, token, Type::Access)
 }
 
 /// What a JWS's header `typ` must be.
@@ -69,8 +76,18 @@ pub(crate) enum Type {
 }
 
 /// [`verify_signed`], for a payload of any type `T` and a header `typ` of `want`.
+#[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
 pub(crate) fn verify_typed<T: serde::de::DeserializeOwned>(
     keys: &[VerifyingKey],
+    token: &str,
+    want: Type,
+) -> Result<T, TokenError> {
+    verify_jws(keys, None, token, want)
+}
+
+fn verify_jws<T: serde::de::DeserializeOwned>(
+    keys: &[VerifyingKey],
+    allowed: Option<&[KeyAlgorithm]>,
     token: &str,
     want: Type,
 ) -> Result<T, TokenError> {
@@ -102,6 +119,9 @@ pub(crate) fn verify_typed<T: serde::de::DeserializeOwned>(
         .alg
         .parse::<jsonwebtoken::Algorithm>()
         .map_err(|_| TokenError::Malformed)?;
+    if allowed.is_some_and(|allowed| !allowed.iter().any(|a| a.jwt() == alg)) {
+        return Err(TokenError::AlgorithmNotAllowed);
+    }
     let key = key_for(keys, alg, header.kid.as_deref())?;
 
     let mut sig = [0u8; MAX_SIGNATURE_LEN];
@@ -174,4 +194,27 @@ fn key_for<'k>(
     } else {
         TokenError::AlgorithmNotAllowed
     })
+}
+
+/// The `iss` a compact JWS's payload claims, read before its signature is checked, only
+/// to choose whose keys must check it: the caller then requires the verified claims to
+/// name the same issuer. A payload that is not a JSON object, or names `iss` twice, is
+/// [`TokenError::Malformed`].
+pub(crate) fn claimed_issuer(token: &str) -> Result<Option<String>, TokenError> {
+    #[derive(Deserialize)]
+    struct Issuer<'a> {
+        #[serde(borrow, default, deserialize_with = "string")]
+        iss: Option<Cow<'a, str>>,
+    }
+    let mut parts = token.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let json = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed)?;
+    let claimed: Issuer = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+    Ok(claimed.iss.map(Cow::into_owned))
 }

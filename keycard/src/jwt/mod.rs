@@ -35,6 +35,7 @@ pub mod revocation_feed;
 #[cfg(any(feature = "store", feature = "remote-jwks"))]
 pub mod revocations;
 pub(crate) mod secret;
+pub(crate) mod trusted;
 pub(crate) mod verifier;
 
 pub use claims::{Audience, Claims, Extra};
@@ -45,6 +46,7 @@ pub use keys::{GeneratedKey, KeyAlgorithm, MIN_RSA_BITS, SigningKey, VerifyingKe
 #[cfg(feature = "remote-jwks")]
 pub use revocation_feed::RevocationFeed;
 pub use secret::{MIN_SECRET_LEN, Secret};
+pub use trusted::TrustedIssuer;
 pub use verifier::{
     DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, MAX_TOKEN_LEN, RevocationCheck, TokenError, Verifier,
 };

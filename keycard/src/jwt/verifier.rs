@@ -8,8 +8,9 @@ use crate::error::{Error, ErrorKind};
 use crate::jwt::claims::Claims;
 #[cfg(feature = "remote-jwks")]
 use crate::jwt::jwks::RemoteJwks;
-use crate::jwt::jws::verify_signed;
+use crate::jwt::jws::claimed_issuer;
 use crate::jwt::keys::{SigningKey, VerifyingKey};
+use crate::jwt::trusted::{KeySet, Trust, TrustedIssuer, check_keys};
 
 /// The revocation check the verifier makes for every token whose signature and claims
 /// are good. It runs on every request, so it must answer from memory. A fleet can back
@@ -151,31 +152,23 @@ pub struct Verifier {
     inner: Arc<VerifierInner>,
 }
 
-#[derive(Clone, Debug)]
-enum KeySet {
-    Static(Arc<[VerifyingKey]>),
-    #[cfg(feature = "remote-jwks")]
-    Remote(Arc<RemoteJwks>),
-}
-
 #[derive(Clone)]
 struct VerifierInner {
-    keys: KeySet,
+    /// The first issuer trusted. Alone, its `iss` (if set) is required; with others,
+    /// each has an `iss` and a token is checked by the one it names.
+    first: Trust,
+    others: Vec<Trust>,
     leeway: u64,
     max_lifetime: u64,
-    issuer: Option<String>,
-    audience: Option<String>,
     clock: Arc<dyn Clock>,
-    revocations: Option<Arc<dyn RevocationCheck>>,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
-            .field("keys", &self.inner.keys)
+            .field("first", &self.inner.first)
+            .field("others", &self.inner.others)
             .field("leeway", &self.inner.leeway)
-            .field("issuer", &self.inner.issuer)
-            .field("audience", &self.inner.audience)
             .finish_non_exhaustive()
     }
 }
@@ -192,19 +185,7 @@ impl Verifier {
     /// Refused: no key, or HMAC secrets mixed with public keys (a verifier that holds
     /// public keys never accepts an HMAC algorithm).
     pub fn from_keys(keys: Vec<VerifyingKey>) -> Result<Self, Error> {
-        if keys.is_empty() {
-            return Err(Error::new(
-                ErrorKind::InvalidKey,
-                "a verifier needs at least one key",
-            ));
-        }
-        let hmac = keys.iter().filter(|k| k.algorithm().is_hmac()).count();
-        if hmac != 0 && hmac != keys.len() {
-            return Err(Error::new(
-                ErrorKind::InvalidKey,
-                "HMAC secrets and public keys cannot verify side by side: to rotate keys, sign with a private key",
-            ));
-        }
+        check_keys(&keys)?;
         Ok(Self::with_keys_unchecked(keys))
     }
 
@@ -212,40 +193,78 @@ impl Verifier {
     /// A verifier whose keys come from an issuer's JWKS (see [`RemoteJwks`]): only
     /// public keys, each with its own algorithm.
     pub fn from_jwks(jwks: Arc<RemoteJwks>) -> Self {
-        Self::with_key_set(KeySet::Remote(jwks))
+        Self::with_trust(Trust::new(KeySet::Remote(jwks)))
+    }
+
+    /// A verifier trusting exactly these issuers (at least one, each `iss` once), each
+    /// token checked by the one its `iss` names. The first is the one
+    /// [`with_issuer`](Self::with_issuer) and its siblings configure.
+    pub fn from_issuers(issuers: Vec<TrustedIssuer>) -> Result<Self, Error> {
+        let mut issuers = issuers.into_iter();
+        let first = issuers.next().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                "a verifier needs at least one issuer",
+            )
+        })?;
+        issuers.try_fold(Self::with_trust(first.0), Self::trusting)
     }
 
     fn with_keys_unchecked(keys: Vec<VerifyingKey>) -> Self {
-        Self::with_key_set(KeySet::Static(Arc::from(keys)))
+        Self::with_trust(Trust::new(KeySet::Static(Arc::from(keys))))
     }
 
-    fn with_key_set(keys: KeySet) -> Self {
+    fn with_trust(first: Trust) -> Self {
         Self {
             inner: Arc::new(VerifierInner {
-                keys,
+                first,
+                others: Vec::new(),
                 leeway: DEFAULT_LEEWAY.as_secs(),
                 max_lifetime: DEFAULT_MAX_LIFETIME.as_secs(),
-                issuer: None,
-                audience: None,
                 clock: Arc::new(SystemClock),
-                revocations: None,
             }),
         }
     }
 
-    /// The verification keys (for a remote JWKS, those cached now).
-    pub fn keys(&self) -> Arc<[VerifyingKey]> {
-        match &self.inner.keys {
-            KeySet::Static(keys) => keys.clone(),
-            #[cfg(feature = "remote-jwks")]
-            KeySet::Remote(jwks) => jwks.keys(),
+    /// Trusts `other` too: a token whose `iss` names it is checked with its keys and
+    /// claims rules, and only those; every other token as before.
+    ///
+    /// Refused: this verifier's first issuer has no `iss` (set it first with
+    /// [`with_issuer`](Self::with_issuer): with several issuers, every key must belong to
+    /// a named one), or `other`'s `iss` is already trusted.
+    pub fn trusting(mut self, other: TrustedIssuer) -> Result<Self, Error> {
+        let inner = Arc::make_mut(&mut self.inner);
+        if inner.first.iss.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "to trust several issuers, name the first one's iss too: every key must belong to a named issuer",
+            ));
         }
+        if inner.all().any(|t| t.iss == other.0.iss) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("issuer {:?} is trusted twice", other.issuer()),
+            ));
+        }
+        inner.others.push(other.0);
+        Ok(self)
     }
 
-    /// The remote JWKS the keys come from, if any.
+    /// The issuers trusted besides the first.
+    pub fn others(&self) -> impl Iterator<Item = TrustedIssuer> + '_ {
+        self.inner.others.iter().cloned().map(TrustedIssuer)
+    }
+
+    /// The first issuer's verification keys (for a remote JWKS, those cached now): for
+    /// an issuing node, its own.
+    pub fn keys(&self) -> Arc<[VerifyingKey]> {
+        self.inner.first.keys()
+    }
+
+    /// The remote JWKS the first issuer's keys come from, if any.
     #[cfg(feature = "remote-jwks")]
     pub fn remote(&self) -> Option<&Arc<RemoteJwks>> {
-        match &self.inner.keys {
+        match &self.inner.first.keys {
             KeySet::Remote(jwks) => Some(jwks),
             KeySet::Static(_) => None,
         }
@@ -264,15 +283,17 @@ impl Verifier {
         self
     }
 
-    /// Requires `iss` to equal `iss`.
+    /// Requires `iss` to equal `iss` (of the first issuer's tokens; see
+    /// [`trusting`](Self::trusting) for more).
     pub fn with_issuer(mut self, iss: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).issuer = Some(iss.into());
+        Arc::make_mut(&mut self.inner).first.iss = Some(iss.into());
         self
     }
 
-    /// Requires `aud` to be, or contain, `aud`.
+    /// Requires `aud` to be, or contain, `aud` (in the first issuer's tokens; each
+    /// [`TrustedIssuer`] has its own).
     pub fn with_audience(mut self, aud: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).audience = Some(aud.into());
+        Arc::make_mut(&mut self.inner).first.audience = Some(aud.into());
         self
     }
 
@@ -282,35 +303,32 @@ impl Verifier {
         self
     }
 
-    /// Refuses tokens that `revocations` says were revoked (after every other check).
+    /// Refuses tokens that `revocations` says were revoked (after every other check): the
+    /// first issuer's tokens; each [`TrustedIssuer`] has its own.
     pub fn with_revocations(mut self, revocations: Arc<dyn RevocationCheck>) -> Self {
-        Arc::make_mut(&mut self.inner).revocations = Some(revocations);
+        Arc::make_mut(&mut self.inner).first.revocations = Some(revocations);
         self
     }
 
     /// Whether a token refused with `error` might verify once the keys are fetched
     /// again: an unknown `kid` facing a remote JWKS.
     pub fn may_refetch(&self, error: TokenError) -> bool {
-        let remote = match &self.inner.keys {
-            #[cfg(feature = "remote-jwks")]
-            KeySet::Remote(_) => true,
-            KeySet::Static(_) => false,
-        };
-        remote && error == TokenError::UnknownKey
+        error == TokenError::UnknownKey && self.inner.all().any(Trust::is_remote)
     }
 
-    /// For a token refused with `error` that [`may_refetch`](Self::may_refetch), fetches
-    /// the remote keys (at most once per the JWKS's refetch interval, however many
-    /// requests ask) and returns whether the token is worth verifying again. The one
-    /// place that refetches, for the layer, gateway mode and forward auth alike.
-    pub async fn refetch_for(&self, error: TokenError) -> bool {
+    /// For `token`, refused with `error` that [`may_refetch`](Self::may_refetch), fetches
+    /// the keys of the issuer it names (at most once per the JWKS's refetch interval,
+    /// however many requests ask) and returns whether the token is worth verifying
+    /// again. The one place that refetches, for the layer, gateway mode and forward auth
+    /// alike.
+    pub async fn refetch_for(&self, token: &str, error: TokenError) -> bool {
         if !self.may_refetch(error) {
             return false;
         }
-        match &self.inner.keys {
+        match self.inner.trust_for(token).map(|t| &t.keys) {
             #[cfg(feature = "remote-jwks")]
-            KeySet::Remote(jwks) => jwks.refresh_if_due().await,
-            KeySet::Static(_) => false,
+            Ok(KeySet::Remote(jwks)) => jwks.refresh_if_due().await,
+            _ => false,
         }
     }
 
@@ -318,7 +336,7 @@ impl Verifier {
     /// lacks (see [`refetch_for`](Self::refetch_for)).
     pub async fn verify_refetching(&self, token: &str) -> Result<Claims, TokenError> {
         match self.verify(token) {
-            Err(e) if self.refetch_for(e).await => self.verify(token),
+            Err(e) if self.refetch_for(token, e).await => self.verify(token),
             verdict => verdict,
         }
     }
@@ -335,16 +353,9 @@ impl Verifier {
 
     /// Verifies the signature (with the algorithm pinned to the key) but not the time
     /// claims or revocation: for deciding whose a presented token is, as `/revoke` must.
+    #[cfg(feature = "login")]
     pub(crate) fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::Malformed);
-        }
-        match &self.inner.keys {
-            // Borrowed: no reference count touched per token.
-            KeySet::Static(keys) => verify_signed(keys, token),
-            #[cfg(feature = "remote-jwks")]
-            KeySet::Remote(jwks) => verify_signed(&jwks.keys(), token),
-        }
+        self.inner.signed(token).map(|(claims, _)| claims)
     }
 
     /// Verifies `token` and returns its claims.
@@ -356,9 +367,9 @@ impl Verifier {
 
     fn verify_uncounted(&self, token: &str) -> Result<Claims, TokenError> {
         let inner = &*self.inner;
-        let claims = self.verify_signature(token)?;
-        inner.check_claims(&claims)?;
-        if inner
+        let (claims, trust) = inner.signed(token)?;
+        inner.check_claims(trust, &claims)?;
+        if trust
             .revocations
             .as_ref()
             .is_some_and(|r| r.is_revoked(&claims))
@@ -370,7 +381,33 @@ impl Verifier {
 }
 
 impl VerifierInner {
-    fn check_claims(&self, claims: &Claims) -> Result<(), TokenError> {
+    fn all(&self) -> impl Iterator<Item = &Trust> {
+        std::iter::once(&self.first).chain(&self.others)
+    }
+
+    /// The issuer whose keys must check `token`: the only one, or the one its `iss`
+    /// names (read before the signature is checked, and checked again after).
+    fn trust_for(&self, token: &str) -> Result<&Trust, TokenError> {
+        if self.others.is_empty() {
+            return Ok(&self.first);
+        }
+        let iss = claimed_issuer(token)?.ok_or(TokenError::WrongIssuer)?;
+        self.all()
+            .find(|t| t.iss.as_deref() == Some(iss.as_str()))
+            .ok_or(TokenError::WrongIssuer)
+    }
+
+    /// The claims of `token`, its signature checked by the issuer it names, and that
+    /// issuer.
+    fn signed(&self, token: &str) -> Result<(Claims, &Trust), TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let trust = self.trust_for(token)?;
+        Ok((trust.verify_signature(token)?, trust))
+    }
+
+    fn check_claims(&self, trust: &Trust, claims: &Claims) -> Result<(), TokenError> {
         let now = self.clock.now();
         let exp = claims.expires_at().ok_or(TokenError::MissingExpiry)?;
         // RFC 7519 §4.1.4: not accepted "on or after" exp.
@@ -387,12 +424,14 @@ impl VerifierInner {
         if claims.issued_at().is_some_and(|iat| iat > horizon) {
             return Err(TokenError::IssuedInFuture);
         }
-        if let Some(want) = &self.issuer
+        // With several issuers this is the second look: the verified claims must name
+        // the issuer whose key checked them.
+        if let Some(want) = &trust.iss
             && claims.issuer() != Some(want.as_str())
         {
             return Err(TokenError::WrongIssuer);
         }
-        if let Some(want) = &self.audience
+        if let Some(want) = &trust.audience
             && !claims.audience().is_some_and(|aud| aud.contains(want))
         {
             return Err(TokenError::WrongAudience);
