@@ -94,6 +94,15 @@ pub async fn run(config: &ServeConfig, location: &Location) -> anyhow::Result<()
                 },
             );
         }
+        Mode::Trusted => {
+            line(
+                "mode",
+                "verify-only, [[trusted_issuer]] tables only".to_owned(),
+            );
+        }
+    }
+    for t in &config.trusted {
+        line("trusted issuer", t.describe());
     }
     line(
         "issuer (iss)",

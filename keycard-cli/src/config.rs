@@ -23,6 +23,7 @@ use keycard::{
 
 use crate::cli::{DEFAULT_LISTEN, DEFAULT_USERS, GlobalArgs, ServeArgs};
 use crate::config_file::{FileConfig, FileOnly, RuleConfig};
+use crate::trusted::Trusted;
 
 /// The users file path.
 pub fn users_path(global: &GlobalArgs) -> PathBuf {
@@ -69,6 +70,8 @@ pub enum Mode {
         /// The revocation feed, unless turned off.
         feed: Option<Feed>,
     },
+    /// Verify only, with the keys of the `[[trusted_issuer]]` tables alone.
+    Trusted,
 }
 
 impl Mode {
@@ -120,6 +123,11 @@ pub struct ServeConfig {
     pub json_logs: bool,
     /// HTTPS on the listener; whom to trust over https://.
     pub tls: crate::tls::Tls,
+    /// The `[[trusted_issuer]]` tables, each token checked by the issuer it names.
+    pub trusted: Vec<Trusted>,
+    /// How often a trusted issuer's JWKS is fetched, and refetched at most.
+    pub jwks_refresh: Duration,
+    pub jwks_refetch: Duration,
 }
 
 /// The metrics listener: an address, never the public listener's own (what it tells is
@@ -349,11 +357,39 @@ impl ServeConfig {
         if let Some(client) = &tls.client {
             gateway = gateway.map(|g| g.with_tls(client));
         }
+        let audience = non_empty(args.audience.as_deref()).map(str::to_owned);
+        let tables = &file.only.trusted_issuer;
+        if !tables.is_empty() {
+            let source = match &mode {
+                Mode::Issuer { .. } => Some("this node's own tokens"),
+                Mode::VerifyOnly { .. } => Some("the --jwks-url issuer's tokens"),
+                Mode::Trusted => None,
+            };
+            match (source, &issuer) {
+                (Some(source), None) => bail!(
+                    "[[trusted_issuer]]: set `issuer` too, the iss of {source}: with several issuers every key must belong to a named one"
+                ),
+                (None, Some(iss)) => bail!(
+                    "issuer {iss:?}: it names the tokens of a key source, and there is none besides the [[trusted_issuer]] tables (give each its iss)"
+                ),
+                _ => {}
+            }
+        }
+        let trusted =
+            crate::trusted::resolve(tables, issuer.as_deref(), audience.as_deref(), |path| {
+                let pem = read_key(path, "verify_key")?;
+                if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+                    warnings.extend(exposed(path, "the private key"));
+                }
+                Ok(pem.to_vec())
+            })?;
+        let (jwks_refresh, jwks_refetch) = jwks_intervals(args)?;
         let mut remote: Vec<&str> = args.upstream.iter().map(String::as_str).collect();
         if let Mode::VerifyOnly { jwks_url, feed, .. } = &mode {
             remote.push(jwks_url);
             remote.extend(feed.as_ref().and_then(|f| f.url.as_deref()));
         }
+        remote.extend(trusted.iter().filter_map(Trusted::jwks_url));
         tls.check_trust(&remote)?;
         Ok(Self {
             tls,
@@ -365,7 +401,10 @@ impl ServeConfig {
             token_ttl,
             refresh_ttl,
             issuer,
-            audience: non_empty(args.audience.as_deref()).map(str::to_owned),
+            audience,
+            trusted,
+            jwks_refresh,
+            jwks_refetch,
             leeway: duration("leeway", args.leeway.as_deref(), DEFAULT_LEEWAY)?,
             max_token_lifetime,
             rules,
@@ -459,6 +498,23 @@ fn non_empty(v: Option<&str>) -> Option<&str> {
     v.filter(|s| !s.is_empty())
 }
 
+/// `--jwks-refresh` and `--jwks-refetch-interval`.
+fn jwks_intervals(args: &ServeArgs) -> anyhow::Result<(Duration, Duration)> {
+    let refresh = duration_at_least(
+        "jwks-refresh",
+        args.jwks_refresh.as_deref(),
+        RemoteJwks::DEFAULT_REFRESH,
+        10,
+    )?;
+    let refetch = duration_at_least(
+        "jwks-refetch-interval",
+        args.jwks_refetch_interval.as_deref(),
+        RemoteJwks::DEFAULT_MIN_REFETCH,
+        1,
+    )?;
+    Ok((refresh, refetch))
+}
+
 /// Exactly one of `AUTHENTICATION_SECRET`, `AUTHENTICATION_SECRET_FILE` (or the file's
 /// `authentication_secret_file`), `--signing-key` and `--jwks-url`; then the keys.
 fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow::Result<Mode> {
@@ -480,6 +536,7 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
     .flatten()
     .collect();
     match given.as_slice() {
+        [] if !file.trusted_issuer.is_empty() => return Ok(Mode::Trusted),
         [] => bail!(
             "no signing key: set AUTHENTICATION_SECRET to a secret of at least 32 bytes (e.g. export AUTHENTICATION_SECRET=$(head -c 32 /dev/urandom | base64)), or AUTHENTICATION_SECRET_FILE, or --signing-key FILE (make one with `keycard keys generate --out FILE`), or try `keycard serve --demo`"
         ),
@@ -498,18 +555,7 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
                 "--verify-key and --key-id are for issuers; a --jwks-url node takes its keys from the issuer"
             );
         }
-        let refresh = duration_at_least(
-            "jwks-refresh",
-            args.jwks_refresh.as_deref(),
-            RemoteJwks::DEFAULT_REFRESH,
-            10,
-        )?;
-        let refetch = duration_at_least(
-            "jwks-refetch-interval",
-            args.jwks_refetch_interval.as_deref(),
-            RemoteJwks::DEFAULT_MIN_REFETCH,
-            1,
-        )?;
+        let (refresh, refetch) = jwks_intervals(args)?;
         // Checked now so that a bad URL is a configuration error (a discovered JWKS is
         // checked when found; the feed beside it is on the issuer's origin meanwhile).
         let jwks = if discover {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::cli::{DEFAULT_CONFIG, GlobalArgs, ServeArgs};
+use crate::trusted::TrustedIssuerConfig;
 
 /// The config file, read and checked, its keys split among the structs that define
 /// them: the global options, `keycard serve`'s, and those only a file gives.
@@ -21,18 +22,20 @@ pub struct FileConfig {
     pub only: FileOnly,
 }
 
-/// Keys only a config file gives: a secret's path (secrets never come from flags) and
-/// route rules.
+/// Keys only a config file gives: a secret's path (secrets never come from flags), route
+/// rules and the other issuers trusted.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FileOnly {
     pub authentication_secret_file: Option<PathBuf>,
     #[serde(default)]
     pub rule: Vec<RuleConfig>,
+    #[serde(default)]
+    pub trusted_issuer: Vec<TrustedIssuerConfig>,
 }
 
 /// The keys of [`FileOnly`].
-const FILE_ONLY: [&str; 2] = ["authentication_secret_file", "rule"];
+const FILE_ONLY: [&str; 3] = ["authentication_secret_file", "rule", "trusted_issuer"];
 
 /// A `[[rule]]` of the config file.
 #[derive(Deserialize, Debug)]

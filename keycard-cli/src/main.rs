@@ -11,6 +11,7 @@ mod keys_cmd;
 mod serve;
 mod stores;
 mod tls;
+mod trusted;
 mod users_cmd;
 
 use std::io::IsTerminal;

@@ -58,6 +58,23 @@ pub async fn run(
     if config.metrics_listen.is_some() {
         keycard::metrics::Metrics::install();
     }
+    // The [[trusted_issuer]] tables: each token is checked by the issuer it names.
+    let trusted = crate::trusted::start(
+        &config.trusted,
+        config.jwks_refresh,
+        config.jwks_refetch,
+        &config.tls,
+    )
+    .await
+    .map_err(config_err)?;
+    let trust_also = |verifier: Verifier| {
+        trusted
+            .issuers
+            .iter()
+            .cloned()
+            .try_fold(verifier, Verifier::trusting)
+            .map_err(config_err)
+    };
     let (app, banner) = match &config.mode {
         Mode::Issuer { key, retired } => {
             let mut stores = Stores::open(&location).await.map_err(Failure::Config)?;
@@ -84,7 +101,7 @@ pub async fn run(
                 .build()
                 .context("the token settings")
                 .map_err(Failure::Config)?;
-            let verifier = service.verifier();
+            let verifier = trust_also(service.verifier())?;
             let endpoint = service
                 .endpoint(users.clone(), Hasher::new(config.policy))
                 .with_user_rate(config.rate_limit_user)
@@ -103,7 +120,7 @@ pub async fn run(
                 stores.shown,
                 stores.count
             );
-            let readiness = stores.readiness.clone();
+            let readiness = trusted.ready(stores.readiness.clone());
             (App::issuer(endpoint, verifier).readiness(readiness), banner)
         }
         Mode::VerifyOnly {
@@ -192,9 +209,23 @@ pub async fn run(
             let banner = format!(
                 "verify-only, algorithm -, key id -, keys from {jwks_url}: {found}, {revocations}"
             );
+            let verifier = trust_also(verifier)?;
+            let readiness = trusted.ready(readiness);
+            (App::verify_only(verifier).readiness(readiness), banner)
+        }
+        Mode::Trusted => {
+            // Each issuer's own audience (the top-level one by default) is set already.
+            let verifier = Verifier::from_issuers(trusted.issuers.clone())
+                .map_err(config_err)?
+                .with_leeway(config.leeway)
+                .with_max_lifetime(config.max_token_lifetime);
+            let readiness = trusted.ready(Readiness::new());
+            let banner = "verify-only, algorithm -, key id -, keys of the [[trusted_issuer]] tables only, revocations off".to_owned();
             (App::verify_only(verifier).readiness(readiness), banner)
         }
     };
+    let mut banner = banner + &trusted.summary();
+    background.extend(trusted.background);
 
     let mut app = config
         .rules
@@ -220,8 +251,6 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.into()))?;
-    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
-    let mut banner = banner;
     // A build without metrics refuses --metrics-listen at configuration.
     #[cfg(feature = "metrics")]
     if let Some(metrics) = &config.metrics_listen {
