@@ -224,6 +224,7 @@ pub async fn run(
             (App::verify_only(verifier).readiness(readiness), banner)
         }
     };
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
     let mut banner = banner + &trusted.summary();
     background.extend(trusted.background);
 

@@ -29,4 +29,5 @@ mod openapi;
 mod ops;
 mod serve;
 mod tls;
+mod trusted;
 mod websocket;
