@@ -35,7 +35,12 @@ impl Env {
     /// The binary, run in the working directory with nothing inherited but `PATH`, and
     /// cheap Argon2 parameters so tests stay fast.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.cmd_of(Path::new(BIN))
+    }
+
+    /// [`Env::cmd`] for another build of the binary.
+    pub fn cmd_of(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
         cmd.current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

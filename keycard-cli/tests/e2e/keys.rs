@@ -287,3 +287,62 @@ fn forged_kids_cannot_make_a_node_hammer_the_issuer() {
     // 40 forged kids within the interval: one refetch, no more.
     assert_eq!(fetches(), 2);
 }
+
+/// The opt-in `rsa-signing` build (`.ci/run` builds it and names it in
+/// `KEYCARD_RSA_SIGNING_BIN`): an RSA key signs RS256 with ring; the default build's
+/// verify-only node takes those tokens from its JWKS, and still refuses the key to sign.
+#[test]
+fn the_rsa_signing_build_signs_rs256_and_a_default_node_verifies() {
+    let Some(bin) = std::env::var_os("KEYCARD_RSA_SIGNING_BIN")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            required("a keycard built with --features rsa-signing (KEYCARD_RSA_SIGNING_BIN)")
+        })
+    else {
+        return;
+    };
+    let env = Env::new();
+    env.add_user("alice", "admin", "alice-password");
+    let kid = generate_key(&env, "RS256", "rsa.pem");
+    let issuer = env.serve_with(env.cmd_of(&bin), &["--signing-key", "rsa.pem"]);
+    assert!(
+        issuer.log().contains("algorithm RS256") && issuer.log().contains(&kid),
+        "{}",
+        issuer.log()
+    );
+    let token = issuer.token("alice", "alice-password");
+    let header = {
+        use base64::Engine;
+        let part = token.split('.').next().unwrap();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&json).unwrap()
+    };
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("RS256"), Some(kid.as_str()))
+    );
+    assert_eq!(issuer.get("/me", Some(&token)).status, 200);
+    let jwks = issuer.get("/.well-known/jwks.json", None).json();
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    assert!(jwks["keys"][0].get("d").is_none(), "{jwks}");
+
+    // The default build verifies it from the JWKS, and refuses the key to sign.
+    let url = format!("http://{}/.well-known/jwks.json", issuer.addr);
+    let node = env.serve_with(env.cmd(), &["--jwks-url", &url]);
+    let me = node.get("/me", Some(&token));
+    assert_eq!(
+        (me.status, me.json()["sub"].as_str()),
+        (200, Some("alice")),
+        "{}",
+        me.text()
+    );
+    let out = run_cmd(env.cmd().args(["serve", "--signing-key", "rsa.pem"]), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("RUSTSEC-2023-0071"),
+        "{}",
+        stderr(&out)
+    );
+}

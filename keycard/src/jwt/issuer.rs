@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Header, encode};
+use jsonwebtoken::Header;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
@@ -174,8 +174,7 @@ impl Issuer {
         };
         let mut header = Header::new(inner.key.algorithm().jwt());
         header.kid = inner.key.key_id().map(str::to_owned);
-        let token = encode(&header, &claims, inner.key.encoding())
-            .map_err(|e| Error::new(ErrorKind::Signing, format!("signing failed: {e}")))?;
+        let token = inner.key.sign(&header, &claims)?;
         Ok(IssuedToken {
             token,
             expires_in: ttl,

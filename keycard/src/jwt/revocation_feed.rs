@@ -112,12 +112,8 @@ fn sign_typed(issuer: &Issuer, typ: &str, claims: &impl Serialize) -> Result<Str
     let mut header = jsonwebtoken::Header::new(key.algorithm().jwt());
     header.typ = Some(typ.to_owned());
     header.kid = key.key_id().map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, key.encoding()).map_err(|e| {
-        Error::new(
-            ErrorKind::Signing,
-            format!("signing the revocation feed failed: {e}"),
-        )
-    })
+    key.sign(&header, claims)
+        .map_err(|e| Error::new(ErrorKind::Signing, format!("the revocation feed: {e}")))
 }
 
 /// The proof that `etag` is the current document, as of now.

@@ -102,9 +102,15 @@ mod tests {
 
     #[test]
     fn rsa_keys_verify_but_do_not_sign_in_this_build() {
-        let err = SigningKey::from_pkcs8_pem(&key_file("rsa2048.pem")).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidKey);
-        assert!(err.to_string().contains("RUSTSEC-2023-0071"), "{err}");
+        #[cfg(not(feature = "rsa-signing"))]
+        {
+            let err = SigningKey::from_pkcs8_pem(&key_file("rsa2048.pem")).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidKey);
+            assert_eq!(
+                err.to_string(),
+                "RSA signing keys are refused by this build: the pure-Rust RSA implementation is not constant-time (RUSTSEC-2023-0071). Sign with Ed25519 or ES256 instead (`keycard keys generate --alg EdDSA`); RSA keys still work as --verify-key"
+            );
+        }
         let public = VerifyingKey::from_pem(&key_file("rsa2048.pub.pem")).unwrap();
         assert_eq!(public.algorithm(), KeyAlgorithm::RS256);
         let from_private = VerifyingKey::from_pem(&key_file("rsa2048.pem")).unwrap();
@@ -113,6 +119,69 @@ mod tests {
             let err = VerifyingKey::from_pem(&key_file(small)).unwrap_err();
             assert!(err.to_string().contains("1024 bits is too small"), "{err}");
         }
+    }
+
+    /// With `rsa-signing`, ring signs RS256 and PS256; Keycard's verifier (RustCrypto)
+    /// and jsonwebtoken's decode (another reading of the same bytes) both accept them.
+    #[cfg(feature = "rsa-signing")]
+    #[test]
+    fn rsa_keys_sign_with_ring_under_the_rsa_signing_feature() {
+        use crate::jwt::Verifier;
+        let pem = key_file("rsa2048.pem");
+        let key = SigningKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(key.algorithm(), KeyAlgorithm::RS256);
+        let public = VerifyingKey::from_pem(&key_file("rsa2048.pub.pem")).unwrap();
+        assert_eq!(
+            key.key_id(),
+            public.key_id(),
+            "one thumbprint from both halves"
+        );
+        let text = std::str::from_utf8(&pem).unwrap();
+        let private = PrivateKey::from_pkcs8_pem(text).unwrap();
+        let exp = u64::from(u32::MAX);
+        let claims = serde_json::json!({"sub": "alice", "exp": exp});
+        for (alg, jwt_alg) in [
+            (KeyAlgorithm::RS256, jsonwebtoken::Algorithm::RS256),
+            (KeyAlgorithm::PS256, jsonwebtoken::Algorithm::PS256),
+        ] {
+            let key = SigningKey::from_private(&private, alg).unwrap();
+            let mut header = jsonwebtoken::Header::new(jwt_alg);
+            header.kid = key.key_id().map(str::to_owned);
+            let token = key.sign(&header, &claims).unwrap();
+            let verifier = Verifier::from_keys(vec![key.verifying_key().clone()])
+                .unwrap()
+                .with_max_lifetime(std::time::Duration::from_secs(u64::MAX / 4));
+            let verified = verifier.verify(&token).unwrap();
+            assert_eq!(verified.subject(), Some("alice"), "{alg:?}");
+            let decoding = jsonwebtoken::DecodingKey::from_jwk(public.jwk().unwrap()).unwrap();
+            let mut validation = jsonwebtoken::Validation::new(jwt_alg);
+            validation.required_spec_claims.clear();
+            let decoded =
+                jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+            assert_eq!(decoded.claims["sub"], "alice");
+            // The other padding's verifier refuses it: RS256 and PS256 never cross.
+            let other = if alg == KeyAlgorithm::RS256 {
+                jsonwebtoken::Algorithm::PS256
+            } else {
+                jsonwebtoken::Algorithm::RS256
+            };
+            let forged = {
+                let mut parts: Vec<&str> = token.split('.').collect();
+                let mut h = jsonwebtoken::Header::new(other);
+                h.kid = key.key_id().map(str::to_owned);
+                let json = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&h).unwrap());
+                parts[0] = &json;
+                parts.join(".")
+            };
+            assert!(verifier.verify(&forged).is_err());
+        }
+        // PKCS#1 v1.5 is deterministic, PSS salted: two PS256 signatures differ.
+        let ps = SigningKey::from_private(&private, KeyAlgorithm::PS256).unwrap();
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+        assert_ne!(
+            ps.sign(&header, &claims).unwrap(),
+            ps.sign(&header, &claims).unwrap()
+        );
     }
 
     #[test]

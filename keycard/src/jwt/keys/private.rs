@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 
+use super::signing::Signer;
 use super::{KeyAlgorithm, MIN_RSA_BITS, PublicKey, bad_key};
 
 /// A private key, parsed.
@@ -60,22 +61,35 @@ impl PrivateKey {
         }
     }
 
-    /// The DER jsonwebtoken signs with: PKCS#8 for EC and Ed25519.
-    pub(crate) fn encoding_key(&self) -> Result<EncodingKey, Error> {
+    /// What signs with it: jsonwebtoken from PKCS#8 DER for EC and Ed25519; ring for
+    /// RSA with the `rsa-signing` feature, and nothing without it.
+    pub(crate) fn signer(&self) -> Result<Signer, Error> {
         let der = |r: Result<ed25519_dalek::pkcs8::SecretDocument, ed25519_dalek::pkcs8::Error>| {
             r.map(|d| Zeroizing::new(d.as_bytes().to_vec()))
                 .map_err(|e| bad_key(format!("cannot encode the key: {e}")))
         };
-        Ok(match self {
+        Ok(Signer::Jwt(match self {
             PrivateKey::Ed25519(k) => EncodingKey::from_ed_der(&der(k.to_pkcs8_der())?),
             PrivateKey::P256(k) => EncodingKey::from_ec_der(&der(k.to_pkcs8_der())?),
             PrivateKey::P384(k) => EncodingKey::from_ec_der(&der(k.to_pkcs8_der())?),
+            #[cfg(feature = "rsa-signing")]
+            PrivateKey::Rsa(k) => {
+                use rsa::pkcs8::EncodePrivateKey as _;
+                let der = k
+                    .to_pkcs8_der()
+                    .map(|d| Zeroizing::new(d.as_bytes().to_vec()))
+                    .map_err(|e| bad_key(format!("cannot encode the key: {e}")))?;
+                let pair = ring::rsa::KeyPair::from_pkcs8(&der)
+                    .map_err(|e| bad_key(format!("an RSA key ring cannot sign with: {e}")))?;
+                return Ok(Signer::Rsa(std::sync::Arc::new(pair)));
+            }
+            #[cfg(not(feature = "rsa-signing"))]
             PrivateKey::Rsa(_) => {
                 return Err(bad_key(
                     "RSA signing keys are refused by this build: the pure-Rust RSA implementation is not constant-time (RUSTSEC-2023-0071). Sign with Ed25519 or ES256 instead (`keycard keys generate --alg EdDSA`); RSA keys still work as --verify-key",
                 ));
             }
-        })
+        }))
     }
 
     pub(crate) fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {

@@ -24,8 +24,18 @@ pub struct SigningKey {
 }
 
 pub(crate) struct SigningInner {
-    pub(crate) encoding: EncodingKey,
+    pub(crate) signer: Signer,
     pub(crate) verifying: VerifyingKey,
+}
+
+/// What makes the signatures.
+#[derive(Clone)]
+pub(crate) enum Signer {
+    /// jsonwebtoken's (RustCrypto): HMAC, Ed25519, ECDSA.
+    Jwt(EncodingKey),
+    /// ring's RSA, constant-time: PKCS#1 v1.5 for RS256, PSS for PS256.
+    #[cfg(feature = "rsa-signing")]
+    Rsa(Arc<ring::rsa::KeyPair>),
 }
 
 /// A newly generated key pair: the private key as PKCS#8 PEM (to store), and the key.
@@ -54,7 +64,7 @@ impl SigningKey {
         let check = SignatureCheck::Hs256(mac);
         Ok(Self {
             inner: Arc::new(SigningInner {
-                encoding: EncodingKey::from_secret(secret.expose()).map_err(bad)?,
+                signer: Signer::Jwt(EncodingKey::from_secret(secret.expose()).map_err(bad)?),
                 verifying: VerifyingKey::new(KeyAlgorithm::HS256, None, check, None),
             }),
         })
@@ -63,7 +73,8 @@ impl SigningKey {
     /// A private key from a PKCS#8 PEM file (`BEGIN PRIVATE KEY`): Ed25519 → EdDSA,
     /// P-256 → ES256, P-384 → ES384. Its `kid` is its RFC 7638 thumbprint.
     ///
-    /// RSA keys are refused in this build (RUSTSEC-2023-0071; see SECURITY.md).
+    /// RSA keys sign RS256 with the `rsa-signing` feature (ring's constant-time RSA);
+    /// without it they are refused (RUSTSEC-2023-0071; see SECURITY.md).
     pub fn from_pkcs8_pem(pem: &[u8]) -> Result<Self, Error> {
         let text = std::str::from_utf8(pem).map_err(|_| bad_key("not a PEM file"))?;
         let private = PrivateKey::from_pkcs8_pem(text)?;
@@ -71,13 +82,10 @@ impl SigningKey {
     }
 
     pub(crate) fn from_private(private: &PrivateKey, alg: KeyAlgorithm) -> Result<Self, Error> {
-        let encoding = private.encoding_key()?;
+        let signer = private.signer()?;
         let verifying = private.public().into_verifying_key(alg)?;
         Ok(Self {
-            inner: Arc::new(SigningInner {
-                encoding,
-                verifying,
-            }),
+            inner: Arc::new(SigningInner { signer, verifying }),
         })
     }
 
@@ -94,7 +102,7 @@ impl SigningKey {
     pub fn with_key_id(self, kid: impl Into<String>) -> Self {
         Self {
             inner: Arc::new(SigningInner {
-                encoding: self.inner.encoding.clone(),
+                signer: self.inner.signer.clone(),
                 verifying: self.inner.verifying.clone().with_key_id(kid),
             }),
         }
@@ -120,8 +128,54 @@ impl SigningKey {
         &self.inner.verifying
     }
 
+    /// jsonwebtoken's key, for tests that craft tokens by hand (an RSA key of the
+    /// `rsa-signing` feature has none: ring holds it).
+    #[cfg(test)]
     pub(crate) fn encoding(&self) -> &EncodingKey {
-        &self.inner.encoding
+        match &self.inner.signer {
+            Signer::Jwt(key) => key,
+            #[cfg(feature = "rsa-signing")]
+            Signer::Rsa(_) => panic!("an RSA key signs through ring, not jsonwebtoken"),
+        }
+    }
+
+    /// `claims` signed as a compact JWS under `header` (whose `alg` is this key's).
+    pub(crate) fn sign(
+        &self,
+        header: &jsonwebtoken::Header,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, Error> {
+        let failed =
+            |e: &dyn fmt::Display| Error::new(ErrorKind::Signing, format!("signing failed: {e}"));
+        match &self.inner.signer {
+            Signer::Jwt(key) => jsonwebtoken::encode(header, claims, key).map_err(|e| failed(&e)),
+            #[cfg(feature = "rsa-signing")]
+            Signer::Rsa(pair) => {
+                use base64::Engine;
+                use ring::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaEncoding};
+                let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                let header = serde_json::to_vec(header).map_err(|e| failed(&e))?;
+                let claims = serde_json::to_vec(claims).map_err(|e| failed(&e))?;
+                let mut jws = b64.encode(header);
+                jws.push('.');
+                b64.encode_string(claims, &mut jws);
+                let padding: &'static dyn RsaEncoding = match self.algorithm() {
+                    KeyAlgorithm::PS256 => &RSA_PSS_SHA256,
+                    _ => &RSA_PKCS1_SHA256,
+                };
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    padding,
+                    &ring::rand::SystemRandom::new(),
+                    jws.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|e| failed(&e))?;
+                jws.push('.');
+                b64.encode_string(&signature, &mut jws);
+                Ok(jws)
+            }
+        }
     }
 }
 
