@@ -377,11 +377,7 @@ impl ServeConfig {
         }
         let trusted =
             crate::trusted::resolve(tables, issuer.as_deref(), audience.as_deref(), |path| {
-                let pem = read_key(path, "verify_key")?;
-                if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
-                    warnings.extend(exposed(path, "the private key"));
-                }
-                Ok(pem.to_vec())
+                verifying_key(path, "verify_key", &mut warnings)
             })?;
         let (jwks_refresh, jwks_refetch) = jwks_intervals(args)?;
         let mut remote: Vec<&str> = args.upstream.iter().map(String::as_str).collect();
@@ -629,14 +625,21 @@ fn mode(args: &ServeArgs, file: &FileOnly, warnings: &mut Vec<String>) -> anyhow
     }
     let mut retired = Vec::new();
     for path in retired_paths {
-        let pem = read_key(path, "--verify-key")?;
-        if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
-            warnings.extend(exposed(path, "the private key"));
-        }
-        retired.push(
-            VerifyingKey::from_pem(&pem)
-                .with_context(|| format!("--verify-key {}", path.display()))?,
-        );
+        retired.push(verifying_key(path, "--verify-key", warnings)?);
     }
     Ok(Mode::Issuer { key, retired })
+}
+
+/// The key that verifies, from the PEM file at `path` (public, or private: then noted
+/// when others can read it); `what` names the setting in errors.
+fn verifying_key(
+    path: &std::path::Path,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<VerifyingKey> {
+    let pem = read_key(path, what)?;
+    if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        warnings.extend(exposed(path, "the private key"));
+    }
+    VerifyingKey::from_pem(&pem).with_context(|| format!("{what} {}", path.display()))
 }

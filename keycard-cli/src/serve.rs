@@ -130,16 +130,11 @@ pub async fn run(
             refetch,
             feed,
         } => {
-            #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-            let mut jwks = if *discover {
+            let jwks = config.tls.jwks(if *discover {
                 discovered(jwks_url, &config).await?
             } else {
                 RemoteJwks::new(jwks_url).map_err(config_err)?
-            };
-            #[cfg(feature = "tls")]
-            if let Some(client) = &config.tls.client {
-                jwks = jwks.with_tls(client.clone());
-            }
+            });
             let jwks = Arc::new(jwks.with_intervals(*refresh, *refetch));
             let jwks_url = &jwks.url().to_string();
             let found = match jwks.refresh().await {

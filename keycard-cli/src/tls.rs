@@ -80,6 +80,15 @@ impl Tls {
         Ok(())
     }
 
+    /// `jwks`, trusting `--ca-file`'s CAs beside the system's roots when given.
+    pub fn jwks(&self, jwks: keycard::RemoteJwks) -> keycard::RemoteJwks {
+        #[cfg(feature = "tls")]
+        if let Some(client) = &self.client {
+            return jwks.with_tls(client.clone());
+        }
+        jwks
+    }
+
     /// The scheme the public listener speaks.
     pub fn scheme(&self) -> &'static str {
         if self.files.is_some() {

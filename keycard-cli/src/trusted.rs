@@ -76,12 +76,12 @@ impl Trusted {
 
 /// The tables, checked: each names one issuer, once, with one key source; `issuer` is
 /// the top-level one (never among them), `audience` the default for those without.
-/// `read_key` reads a key file, noting one that others can read.
+/// `read_key` reads a `verify_key` file.
 pub fn resolve(
     tables: &[TrustedIssuerConfig],
     issuer: Option<&str>,
     audience: Option<&str>,
-    mut read_key: impl FnMut(&std::path::Path) -> anyhow::Result<Vec<u8>>,
+    mut read_key: impl FnMut(&std::path::Path) -> anyhow::Result<VerifyingKey>,
 ) -> anyhow::Result<Vec<Trusted>> {
     let mut seen: Vec<&str> = issuer.into_iter().collect();
     let mut trusted = Vec::new();
@@ -112,11 +112,7 @@ pub fn resolve(
             (None, false) => {
                 let mut keys = Vec::new();
                 for path in &t.verify_key {
-                    let pem = read_key(path)?;
-                    keys.push(
-                        VerifyingKey::from_pem(&pem)
-                            .with_context(|| format!("{}: verify_key {}", at(), path.display()))?,
-                    );
+                    keys.push(read_key(path).with_context(at)?);
                 }
                 let n = keys.len();
                 let issuer = TrustedIssuer::new(iss, keys).with_context(at)?;
@@ -204,7 +200,7 @@ pub async fn start(
     trusted: &[Trusted],
     refresh: Duration,
     refetch: Duration,
-    #[cfg_attr(not(feature = "tls"), allow(unused_variables))] tls: &crate::tls::Tls,
+    tls: &crate::tls::Tls,
 ) -> Result<Started, keycard::Error> {
     let mut started = Started {
         issuers: Vec::new(),
@@ -215,12 +211,7 @@ pub async fn start(
         let issuer = match &t.keys {
             Keys::Fixed(issuer, _) => issuer.clone(),
             Keys::Jwks(url) => {
-                #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-                let mut jwks = RemoteJwks::new(url)?;
-                #[cfg(feature = "tls")]
-                if let Some(client) = &tls.client {
-                    jwks = jwks.with_tls(client.clone());
-                }
+                let jwks = tls.jwks(RemoteJwks::new(url)?);
                 let jwks = Arc::new(jwks.with_intervals(refresh, refetch));
                 if let Err(e) = jwks.refresh().await {
                     tracing::error!(issuer = %t.iss, error = %e, "a trusted issuer's JWKS is not reachable yet; its tokens are refused until it is");

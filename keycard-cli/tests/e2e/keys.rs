@@ -141,16 +141,7 @@ fn issuer_publishes_its_jwks_and_a_verify_only_node_trusts_it() {
     assert_eq!(set["keys"][0]["kid"], kid.as_str());
 
     let token = issuer.token("alice", "alice-password");
-    let header: serde_json::Value = {
-        use base64::Engine;
-        let h = token.split('.').next().unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(h)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let header = header(&token);
     assert_eq!(
         (header["alg"].as_str(), header["kid"].as_str()),
         (Some("EdDSA"), Some(kid.as_str()))
@@ -311,14 +302,7 @@ fn the_rsa_signing_build_signs_rs256_and_a_default_node_verifies() {
         issuer.log()
     );
     let token = issuer.token("alice", "alice-password");
-    let header = {
-        use base64::Engine;
-        let part = token.split('.').next().unwrap();
-        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&json).unwrap()
-    };
+    let header = header(&token);
     assert_eq!(
         (header["alg"].as_str(), header["kid"].as_str()),
         (Some("RS256"), Some(kid.as_str()))
