@@ -207,7 +207,7 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
 
-    /// Also trust these CA certificates (PEM) for https:// JWKS, revocation-feed and upstream URLs, beside the system's roots
+    /// Also trust these CA certificates (PEM) for https:// JWKS, revocation-feed and upstream URLs and PostgreSQL with sslmode=require, beside the system's roots
     #[arg(long, env = "KEYCARD_CA_FILE", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,

@@ -85,7 +85,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let demo = demo::Demo::prepare(&mut config).map_err(Failure::Runtime)?;
                 (Some(demo), stores::Location::File(config.users.clone()))
             } else {
-                (None, location)
+                (None, location.trusting(&config.tls))
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -96,6 +96,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::CheckConfig(ref args) => {
             let args = file.serve(args).map_err(Failure::Config)?;
             let config = ServeConfig::resolve(&global, &args, &file).map_err(Failure::Config)?;
+            let location = location.trusting(&config.tls);
             current_thread(async {
                 check_config::run(&config, &location)
                     .await

@@ -27,6 +27,10 @@ pub enum Location {
     Database {
         url: Zeroizing<String>,
         password: Option<Zeroizing<String>>,
+        /// Whom to trust for the server's certificate when the URL asks for TLS and
+        /// names no `sslrootcert`: `keycard serve`'s system roots and `--ca-file`.
+        #[cfg(feature = "postgres-tls")]
+        trust: Option<keycard::tls::TlsClient>,
     },
 }
 
@@ -78,7 +82,26 @@ impl Location {
         Ok(Self::Database {
             url: Zeroizing::new(url.to_owned()),
             password,
+            #[cfg(feature = "postgres-tls")]
+            trust: None,
         })
+    }
+
+    /// The database's certificate checked against `tls`'s `--ca-file` too (beside the
+    /// system's roots), unless the URL names its own `sslrootcert`.
+    pub fn trusting(self, tls: &crate::tls::Tls) -> Self {
+        match self {
+            #[cfg(feature = "postgres-tls")]
+            Self::Database { url, password, .. } => Self::Database {
+                url,
+                password,
+                trust: tls.client.clone(),
+            },
+            other => {
+                let _ = tls;
+                other
+            }
+        }
     }
 }
 
@@ -147,8 +170,8 @@ impl Stores {
                 })
             }
             #[cfg(feature = "postgres")]
-            Location::Database { url, password } => {
-                let db = connect(url, password).await?;
+            Location::Database { .. } => {
+                let db = connect(location).await?;
                 db.migrate().await.context("cannot open the database")?;
                 let shown = db.shown().to_owned();
                 let users = Arc::new(db.users().await.context("cannot open the database")?);
@@ -198,24 +221,32 @@ impl Stores {
     }
 }
 
-/// The configured database, reached once (a wrong URL, host or password is the error).
+/// The configured database, reached once (a wrong URL, host, password or certificate
+/// is the error).
 #[cfg(feature = "postgres")]
-async fn connect(
-    url: &str,
-    password: &Option<Zeroizing<String>>,
-) -> anyhow::Result<keycard::store::postgres::Database> {
-    keycard::store::postgres::Database::connect(url, password.as_deref().map(String::as_str))
-        .await
-        .context("cannot open the database")
+async fn connect(location: &Location) -> anyhow::Result<keycard::store::postgres::Database> {
+    use keycard::store::postgres::Database;
+    let Location::Database { url, password, .. } = location else {
+        bail!("no database is configured (--database-url)");
+    };
+    let password = password.as_deref().map(String::as_str);
+    let db = match location {
+        #[cfg(feature = "postgres-tls")]
+        Location::Database {
+            trust: Some(trust), ..
+        } => Database::connect_trusting(url, password, trust).await,
+        _ => Database::connect(url, password).await,
+    };
+    db.context("cannot open the database")
 }
 
 /// `keycard db migrate`.
 #[cfg(feature = "postgres")]
 pub async fn migrate(location: &Location) -> anyhow::Result<()> {
-    let Location::Database { url, password } = location else {
+    let Location::Database { .. } = location else {
         bail!("keycard db migrate needs --database-url (or KEYCARD_DATABASE_URL)");
     };
-    let db = connect(url, password).await?;
+    let db = connect(location).await?;
     let before = db.schema_version().await?;
     let after = db.migrate().await?;
     if before == after {
@@ -253,9 +284,9 @@ pub async fn check(location: &Location) -> anyhow::Result<String> {
             ))
         }
         #[cfg(feature = "postgres")]
-        Location::Database { url, password } => {
+        Location::Database { .. } => {
             use keycard::store::postgres::LATEST_VERSION;
-            let db = connect(url, password).await?;
+            let db = connect(location).await?;
             let version = db.schema_version().await?;
             if version > LATEST_VERSION {
                 bail!(

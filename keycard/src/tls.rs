@@ -85,7 +85,7 @@ impl TlsClient {
         // (Its only error is a configuration one, kept as its message.)
         static SYSTEM: OnceLock<Result<TlsClient, String>> = OnceLock::new();
         SYSTEM
-            .get_or_init(|| Self::build(&[], "").map_err(|e| e.to_string()))
+            .get_or_init(|| Self::build(system_roots(), &[], "").map_err(|e| e.to_string()))
             .clone()
             .map_err(config_error)
     }
@@ -93,24 +93,27 @@ impl TlsClient {
     /// Trusts the system's roots and every certificate in `ca_file` (PEM): a private CA,
     /// or a self-signed issuer's own certificate.
     pub fn with_ca_file(ca_file: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = ca_file.as_ref();
-        let shown = path.display();
-        let text =
-            std::fs::read(path).map_err(|e| config_error(format!("--ca-file {shown}: {e}")))?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
-            .collect::<Result<_, _>>()
-            .map_err(|e| config_error(format!("--ca-file {shown}: not PEM certificates: {e}")))?;
-        if certs.is_empty() {
-            return Err(config_error(format!(
-                "--ca-file {shown}: no certificate in it (expected -----BEGIN CERTIFICATE-----)"
-            )));
-        }
-        Self::build(&certs, &format!("--ca-file {shown}"))
+        let what = format!("--ca-file {}", ca_file.as_ref().display());
+        let certs = read_certificates(ca_file.as_ref(), &what)?;
+        Self::build(system_roots(), &certs, &what)
     }
 
-    fn build(extra: &[CertificateDer<'static>], what: &str) -> Result<Self, Error> {
+    /// Trusts the certificates in `ca_file` (PEM) alone, not the system's roots: a
+    /// database URL's `sslrootcert`, as libpq reads it. `setting` names it in errors.
+    #[cfg(feature = "postgres-tls")]
+    pub(crate) fn only_ca_file(ca_file: &Path, setting: &str) -> Result<Self, Error> {
+        let what = format!("{setting} {}", ca_file.display());
+        let certs = read_certificates(ca_file, &what)?;
+        Self::build(&[], &certs, &what)
+    }
+
+    fn build(
+        system: &[CertificateDer<'static>],
+        extra: &[CertificateDer<'static>],
+        what: &str,
+    ) -> Result<Self, Error> {
         let mut roots = RootCertStore::empty();
-        let (system_added, _) = roots.add_parsable_certificates(system_roots().iter().cloned());
+        let (system_added, _) = roots.add_parsable_certificates(system.iter().cloned());
         for cert in extra {
             roots
                 .add(cert.clone())
@@ -155,6 +158,20 @@ impl TlsClient {
     pub fn config(&self) -> Arc<rustls::ClientConfig> {
         self.config.clone()
     }
+}
+
+/// The PEM certificates in `path`, at least one; `what` names the setting in errors.
+fn read_certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let text = std::fs::read(path).map_err(|e| config_error(format!("{what}: {e}")))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<_, _>>()
+        .map_err(|e| config_error(format!("{what}: not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(config_error(format!(
+            "{what}: no certificate in it (expected -----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    Ok(certs)
 }
 
 /// A rustls error as one clear phrase: what is wrong with the peer's certificate.

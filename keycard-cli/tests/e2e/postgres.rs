@@ -204,10 +204,21 @@ pub struct OwnServer {
     dir: tempfile::TempDir,
     bin: std::path::PathBuf,
     pub port: u16,
+    /// More `-c name=value` server settings.
+    settings: String,
 }
 
 impl OwnServer {
     pub fn start(test: &str) -> Option<OwnServer> {
+        Self::start_with(test, |_| String::new())
+    }
+
+    /// A server whose data directory `prepare` may add files to (and `pg_hba.conf`
+    /// change in) before it starts, run with the settings it returns (`-c k=v …`).
+    pub fn start_with(
+        test: &str,
+        prepare: impl FnOnce(&std::path::Path) -> String,
+    ) -> Option<OwnServer> {
         let required = std::env::var(VAR).is_ok_and(|v| !v.is_empty());
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
@@ -239,7 +250,12 @@ impl OwnServer {
             .local_addr()
             .unwrap()
             .port();
-        let server = OwnServer { dir, bin, port };
+        let mut server = OwnServer {
+            dir,
+            bin,
+            port,
+            settings: String::new(),
+        };
         server.pg(&[
             "initdb",
             "-D",
@@ -250,6 +266,8 @@ impl OwnServer {
             "postgres",
             "--no-sync",
         ]);
+        server.settings = prepare(&server.dir.path().join("data"));
+        chown_all(&server.dir.path().join("data"), uid);
         server.up();
         Some(server)
     }
@@ -274,13 +292,45 @@ impl OwnServer {
     /// Starts the server and waits until it accepts connections.
     pub fn up(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.settings
         );
         self.pg(&[
             "pg_ctl", "-D", "data", "-o", &options, "-l", "log", "-w", "start",
         ]);
+    }
+
+    /// Re-reads its configuration files (and its TLS certificate).
+    pub fn reload(&self) {
+        self.pg(&["pg_ctl", "-D", "data", "reload"]);
+    }
+
+    /// Runs `sql` with psql as the postgres user over the server's Unix socket; its output.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("psql"))
+            .args(["-h", &self.dir.path().display().to_string()])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-At",
+                "-c",
+                sql,
+            ])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Stops it: open connections are ended by the server, new ones refused.
@@ -301,6 +351,14 @@ impl Drop for OwnServer {
             .args(["-D", "data", "-m", "immediate", "stop"])
             .current_dir(self.dir.path())
             .output();
+    }
+}
+
+/// Gives `dir` and what is in it to `uid` (files the test wrote as itself).
+fn chown_all(dir: &std::path::Path, uid: u32) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
     }
 }
 

@@ -621,3 +621,176 @@ fn a_third_party_client_finds_the_token_endpoint_and_keys_by_discovery() {
         stderr(&out)
     );
 }
+
+/// Puts `name`'s certificate and key where the server reads them (`server.crt`,
+/// `server.key` in its data directory; the key readable by its owner alone).
+fn install_db_certificate(env: &Env, name: &str, data: &std::path::Path) {
+    std::fs::copy(env.path(&format!("{name}.pem")), data.join("server.crt")).unwrap();
+    std::fs::copy(env.path(&format!("{name}.key")), data.join("server.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        data.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+/// `keycard users list` against the database at `url`: its exit code and stderr.
+fn users_list(env: &Env, url: &str) -> (Option<i32>, String) {
+    let out = env
+        .cmd()
+        .env("KEYCARD_DATABASE_URL", url)
+        .args(["users", "list"])
+        .output()
+        .unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn the_database_is_reached_over_verified_tls_and_bad_certificates_are_refused() {
+    use crate::postgres::OwnServer;
+    let env = Env::new();
+    let ca = Ca::new("Keycard test database CA");
+    ca.write(&env, "ca.pem");
+    Ca::new("Someone else's CA").write(&env, "other-ca.pem");
+    ca.issue(&env, "db", &["localhost"], (2020, 2090), 1);
+    ca.issue(&env, "expired", &["localhost"], (2020, 2021), 2);
+    Ca::new("A stranger").issue(&env, "stranger", &["localhost"], (2020, 2090), 3);
+    let data_dir = std::cell::RefCell::new(None);
+    let Some(server) = OwnServer::start_with(
+        "the_database_is_reached_over_verified_tls_and_bad_certificates_are_refused",
+        |data| {
+            install_db_certificate(&env, "db", data);
+            // TLS or nothing: every TCP connection must be hostssl.
+            let hba = data.join("pg_hba.conf");
+            let text = std::fs::read_to_string(&hba).unwrap();
+            let text: Vec<String> = text
+                .lines()
+                .map(|l| match l.strip_prefix("host ") {
+                    Some(rest) => format!("hostssl {rest}"),
+                    None => l.to_owned(),
+                })
+                .collect();
+            std::fs::write(&hba, text.join("\n") + "\n").unwrap();
+            *data_dir.borrow_mut() = Some(data.to_owned());
+            "-c ssl=on".to_owned()
+        },
+    ) else {
+        return;
+    };
+    let data = data_dir.into_inner().unwrap();
+    let port = server.port;
+    let ca_path = env.path("ca.pem").display().to_string();
+    let base = format!("postgres://postgres@localhost:{port}/postgres");
+    let verified = format!("{base}?sslmode=verify-full&sslrootcert={ca_path}");
+
+    // libpq's verify-full and sslrootcert, from `keycard users`.
+    let out = run_cmd(
+        env.cmd().env("KEYCARD_DATABASE_URL", &verified).args([
+            "users",
+            "add",
+            "alice",
+            "--password-stdin",
+        ]),
+        "alice-password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // sslmode=require with serve's --ca-file: logins work, and every connection the
+    // issuer holds is TLS (the server's own view).
+    let mut cmd = env.cmd();
+    cmd.env("KEYCARD_DATABASE_URL", format!("{base}?sslmode=require"))
+        .env("AUTHENTICATION_SECRET", SECRET);
+    let issuer = env.serve_with(cmd, &["--ca-file", "ca.pem", "--rate-limit-user", "0"]);
+    let token = issuer.token("alice", "alice-password");
+    assert_eq!(issuer.get("/me", Some(&token)).status, 200);
+    let seen = server.psql(
+        "SELECT s.ssl, s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'keycard'",
+    );
+    let rows: Vec<&str> = seen.lines().collect();
+    assert!(!rows.is_empty(), "no keycard connection seen: {seen}");
+    assert!(rows.iter().all(|r| r.starts_with("t|TLSv1.")), "{seen}");
+    drop(issuer);
+
+    let refused = |env: &Env, url: &str, expect: &str| {
+        let (code, err) = users_list(env, url);
+        assert_eq!(code, Some(2), "{url}: {err}");
+        assert!(err.contains(expect), "{url}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{url}: {err}");
+    };
+    // The system's roots do not know this CA; nor does another CA file.
+    refused(
+        &env,
+        &format!("{base}?sslmode=require"),
+        "not signed by a trusted CA",
+    );
+    let other = env.path("other-ca.pem").display().to_string();
+    refused(
+        &env,
+        &format!("{base}?sslmode=verify-full&sslrootcert={other}"),
+        "not signed by a trusted CA",
+    );
+    let (code, err) = env
+        .cmd()
+        .env("KEYCARD_DATABASE_URL", format!("{base}?sslmode=require"))
+        .env("AUTHENTICATION_SECRET", SECRET)
+        .args(["check-config", "--ca-file", "other-ca.pem"])
+        .output()
+        .map(|o| (o.status.code(), stderr(&o)))
+        .unwrap();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not signed by a trusted CA"), "{err}");
+    // The certificate names localhost, not 127.0.0.1; libpq's key=value form too.
+    refused(
+        &env,
+        &format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=verify-full sslrootcert='{ca_path}'"
+        ),
+        "not valid for this host name",
+    );
+    // No TLS asked: the server, TLS-only, refuses the plain connection.
+    refused(&env, &base, "no encryption");
+    // A mistaken setting is said before any connection.
+    refused(&env, &format!("{base}?sslmode=verify"), "sslmode=verify");
+    refused(
+        &env,
+        &format!("{base}?sslrootcert={ca_path}"),
+        "without sslmode",
+    );
+    refused(
+        &env,
+        &format!("{base}?sslmode=require&sslrootcert=/nonexistent/ca.pem"),
+        "sslrootcert /nonexistent/ca.pem",
+    );
+
+    // The server's certificate expires, then is swapped for a stranger's.
+    install_db_certificate(&env, "expired", &data);
+    server.reload();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            users_list(&env, &verified).1.contains("has expired")
+        }),
+        "the expired certificate is served"
+    );
+    refused(&env, &verified, "the server's certificate has expired");
+    install_db_certificate(&env, "stranger", &data);
+    server.reload();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            users_list(&env, &verified)
+                .1
+                .contains("not signed by a trusted CA")
+        }),
+        "the stranger's certificate is served"
+    );
+    // And back: the right certificate is trusted again.
+    install_db_certificate(&env, "db", &data);
+    server.reload();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            users_list(&env, &verified).0 == Some(0)
+        }),
+        "the right certificate is served"
+    );
+}

@@ -94,8 +94,7 @@ pub(crate) async fn check(client: &tokio_postgres::Client) -> Result<(), Error> 
 pub(crate) async fn migrate(db: &Database) -> Result<u32, Error> {
     // Its own connection: the advisory lock belongs to the session, and ends with it
     // even if this process dies half-way.
-    let (mut client, connection) = db.dedicated().await?;
-    let driver = tokio::spawn(connection);
+    let (mut client, driver) = db.dedicated(None).await?;
     let out = migrate_locked(&mut client).await;
     drop(client);
     let _ = driver.await;

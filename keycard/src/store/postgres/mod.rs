@@ -33,6 +33,7 @@
 //! ```
 
 mod migrations;
+mod tls;
 mod tokens;
 mod users;
 
@@ -60,6 +61,13 @@ pub const RESYNC: Duration = Duration::from_secs(10);
 /// The most connections a node opens.
 pub const MAX_CONNECTIONS: usize = 16;
 
+/// The roots a caller trusts for the database's certificate (none in a build without
+/// TLS to the database).
+#[cfg(feature = "postgres-tls")]
+type Trust<'a> = Option<&'a crate::tls::TlsClient>;
+#[cfg(not(feature = "postgres-tls"))]
+type Trust<'a> = Option<&'a std::convert::Infallible>;
+
 /// The connection pool of one database.
 ///
 /// Cloning is cheap: clones share the pool.
@@ -67,6 +75,9 @@ pub const MAX_CONNECTIONS: usize = 16;
 pub struct Database {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// The connector when the URL asks for TLS.
+    #[cfg(feature = "postgres-tls")]
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// Where it is, without the password, for messages.
     shown: String,
 }
@@ -92,6 +103,14 @@ pub(crate) fn db_error(doing: &str, e: &tokio_postgres::Error) -> Error {
         None => {
             let mut text = e.to_string();
             if let Some(source) = std::error::Error::source(e) {
+                // A refused certificate, said as the HTTPS clients say it.
+                #[cfg(feature = "postgres-tls")]
+                if let Some(io) = source.downcast_ref::<std::io::Error>() {
+                    return Error::new(
+                        ErrorKind::Unavailable,
+                        format!("database: {doing}: {text}: {}", crate::tls::describe(io)),
+                    );
+                }
                 text = format!("{text}: {source}");
             }
             text
@@ -116,13 +135,59 @@ impl Database {
     /// libpq's `key=value` form). `password`, when given, is used if the URL has none.
     /// Connects once before returning, so that a wrong host, name or password is reported
     /// now.
+    ///
+    /// TLS is libpq's settings in the URL: `sslmode=require` (or `verify-ca`,
+    /// `verify-full`) connects only over TLS, the server's certificate verified in full
+    /// (chain and host name), trusting `sslrootcert=FILE`'s CAs or else the system's roots;
+    /// without it (or with `prefer`, the default) the connection is plain. A build without
+    /// the `postgres-tls` feature refuses a URL that asks for TLS.
     pub async fn connect(url: &str, password: Option<&str>) -> Result<Self, Error> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        Self::open(url, password, None).await
+    }
+
+    /// [`connect`](Self::connect), trusting `trust`'s roots for a URL that asks for TLS
+    /// and names no `sslrootcert` (in `keycard serve`: the system's and `--ca-file`'s).
+    #[cfg(feature = "postgres-tls")]
+    pub async fn connect_trusting(
+        url: &str,
+        password: Option<&str>,
+        trust: &crate::tls::TlsClient,
+    ) -> Result<Self, Error> {
+        Self::open(url, password, Some(trust)).await
+    }
+
+    async fn open(url: &str, password: Option<&str>, trust: Trust<'_>) -> Result<Self, Error> {
+        let (url, tls) = tls::split(url)?;
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|e| {
+            // tokio-postgres says only "invalid connection string"; its source says which
+            // part (an unknown option, a bad port).
+            let why = match std::error::Error::source(&e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            };
             Error::new(
                 ErrorKind::InvalidConfig,
-                format!("the database URL is malformed: {e}"),
+                format!("the database URL is malformed: {why}"),
             )
         })?;
+        #[cfg(not(feature = "postgres-tls"))]
+        if tls.required {
+            let _ = trust;
+            return Err(tls::refuse());
+        }
+        #[cfg(feature = "postgres-tls")]
+        let tls = match tls.required {
+            true => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Some(tls::connector(&tls, trust)?)
+            }
+            false => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                None
+            }
+        };
+        #[cfg(not(feature = "postgres-tls"))]
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
         if config.get_password().is_none()
             && let Some(p) = password
         {
@@ -136,13 +201,16 @@ impl Database {
         config.keepalives_idle(Duration::from_secs(10));
         config.tcp_user_timeout(Duration::from_secs(10));
         let shown = shown(&config);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        #[cfg(feature = "postgres-tls")]
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+            None => Manager::from_config(config.clone(), NoTls, manager_config),
+        };
+        #[cfg(not(feature = "postgres-tls"))]
+        let manager = Manager::from_config(config.clone(), NoTls, manager_config);
         let pool = Pool::builder(manager)
             .max_size(MAX_CONNECTIONS)
             .runtime(Runtime::Tokio1)
@@ -154,6 +222,8 @@ impl Database {
         let db = Self {
             pool,
             config,
+            #[cfg(feature = "postgres-tls")]
+            tls,
             shown,
         };
         drop(
@@ -184,20 +254,26 @@ impl Database {
     }
 
     /// A connection of its own, outside the pool (the advisory lock of a migration, a
-    /// `LISTEN`), and the task driving it; `on_message` sees its notifications.
+    /// `LISTEN`), and the task driving it, which ends when the connection does; each
+    /// notification on it is sent to `notes` (one pending is enough: they mean "reload").
     pub(crate) async fn dedicated(
         &self,
+        notes: Option<tokio::sync::mpsc::Sender<()>>,
     ) -> Result<
         (
             tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+            tokio::task::JoinHandle<Result<(), Error>>,
         ),
         Error,
     > {
-        self.config
-            .connect(NoTls)
-            .await
-            .map_err(|e| db_error("cannot connect", &e))
+        let fail = |e| db_error("cannot connect", &e);
+        #[cfg(feature = "postgres-tls")]
+        if let Some(tls) = &self.tls {
+            let (client, connection) = self.config.connect(tls.clone()).await.map_err(fail)?;
+            return Ok((client, drive(connection, notes)));
+        }
+        let (client, connection) = self.config.connect(NoTls).await.map_err(fail)?;
+        Ok((client, drive(connection, notes)))
     }
 
     /// Applies the embedded schema migrations not yet applied, under an advisory lock;
@@ -227,11 +303,39 @@ impl Database {
     }
 }
 
+/// Drives `connection` until it ends, sending a note for each notification.
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notes: Option<tokio::sync::mpsc::Sender<()>>,
+) -> tokio::task::JoinHandle<Result<(), Error>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                    if let Some(notes) = &notes {
+                        let _ = notes.try_send(());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(db_error("the connection broke", &e)),
+                None => return Ok(()),
+            }
+        }
+    })
+}
+
 /// Whether the database URL `url` holds a password (`postgres://user:secret@…`, or
 /// `password=…`): the command line must not, since any user can read it in `ps`. A
 /// malformed URL holds none (and is refused by [`Database::connect`]).
 pub fn password_in(url: &str) -> bool {
-    tokio_postgres::Config::from_str(url).is_ok_and(|c| c.get_password().is_some())
+    tls::split(url)
+        .ok()
+        .and_then(|(url, _)| tokio_postgres::Config::from_str(&url).ok())
+        .is_some_and(|c| c.get_password().is_some())
 }
 
 /// `user@host:port/db`, from the parsed settings.

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::AsyncMessage;
-
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::jwt::claims::Claims;
@@ -156,21 +154,8 @@ impl PgTokenStore {
 
     /// Listens until the connection breaks (an error) or the store is dropped.
     async fn listen(self: Arc<Self>, down: &mut bool) -> Result<(), Error> {
-        let (client, mut connection) = self.inner.db.dedicated().await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        let driver = tokio::spawn(async move {
-            loop {
-                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(_))) => {
-                        // One pending reload covers any number of notifications.
-                        let _ = tx.try_send(());
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(db_error("the listening connection broke", &e)),
-                    None => return Ok(()),
-                }
-            }
-        });
+        let (client, driver) = self.inner.db.dedicated(Some(tx)).await?;
         let result = async {
             client
                 .batch_execute(&format!("LISTEN {CHANNEL}"))
