@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::body::{Bytes, HttpBody};
 use axum::response::Response;
 use http::Request;
 use tower::{Layer, Service};
@@ -64,13 +65,15 @@ impl<S> RequireRole<S> {
     }
 }
 
-impl<S, B> Service<Request<B>> for RequireRole<S>
+impl<S, B, ResBody> Service<Request<B>> for RequireRole<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone,
+    S: Service<Request<B>, Response = http::Response<ResBody>> + Clone,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)

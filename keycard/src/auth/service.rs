@@ -2,7 +2,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::response::{IntoResponse, Response};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::response::Response;
 use http::uri::PathAndQuery;
 use http::{Request, Uri};
 use tower::Service;
@@ -96,16 +97,18 @@ pub(super) fn set_target<B>(
     Ok(())
 }
 
-impl<S, B> Service<Request<B>> for Auth<S>
+impl<S, B, ResBody> Service<Request<B>> for Auth<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: 'static,
     B: Send + 'static,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -135,8 +138,8 @@ where
                     let mut this = this;
                     this.verifier.refetch_for(&token, e).await;
                     match this.authenticate(&mut req) {
-                        Ok(()) => this.inner.call(req).await,
-                        Err(rejection) => Ok(rejection.into_response()),
+                        Ok(()) => this.inner.call(req).await.map(|res| res.map(Body::new)),
+                        Err(rejection) => Ok(rejection.response_for(req.headers())),
                     }
                 }))
             }

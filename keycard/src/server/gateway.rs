@@ -233,6 +233,22 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Joins the `Cookie` fields of an HTTP/2 request into one, with `; ` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut fields = headers.get_all(header::COOKIE).iter();
+    let (Some(first), Some(_)) = (fields.next(), fields.next()) else {
+        return;
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for field in headers.get_all(header::COOKIE).iter().skip(1) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(field.as_bytes());
+    }
+    if let Ok(joined) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, joined);
+    }
+}
+
 /// Forwards requests to an upstream HTTP server.
 ///
 /// Defaults: identity headers as in [`IdentityHeaders::default`], `Authorization` not
@@ -441,8 +457,27 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     } else {
         "http"
     };
+    // HTTP/2 names the host in `:authority` (the URI) and may split `Cookie` into
+    // several fields; the HTTP/1.1 upstream gets one `Host`-derived X-Forwarded-Host
+    // and one `Cookie` (RFC 9113 §8.2.3, §8.3.1).
+    let host = match (parts.headers.get(header::HOST), parts.uri.authority()) {
+        (Some(host), Some(authority)) if host.as_bytes() != authority.as_str().as_bytes() => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Host and :authority disagree",
+            );
+        }
+        (Some(host), _) => Some(host.clone()),
+        (None, Some(authority)) if parts.version == http::Version::HTTP_2 => {
+            HeaderValue::try_from(authority.as_str()).ok()
+        }
+        (None, _) => None,
+    };
+    if parts.version == http::Version::HTTP_2 {
+        join_cookies(&mut parts.headers);
+    }
     let headers = &mut parts.headers;
-    let host = headers.get(header::HOST).cloned();
     // Read before the stripping: the chain of a trusted proxy is kept.
     let forwarded_for = peer.map(|peer| forwarded_for(&gw.proxies, peer, headers));
     strip_hop_by_hop(headers);

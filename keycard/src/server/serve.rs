@@ -1,8 +1,12 @@
-//! The HTTP/1.1 server loop and the limits it holds clients to.
+//! The server loop — HTTP/1.1 and HTTP/2 (h2c by prior knowledge, and over TLS by ALPN)
+//! — and the limits it holds clients to.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -11,8 +15,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::StatusCode;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
@@ -22,8 +27,9 @@ use crate::server::errors::json_error;
 /// Limits that protect the server from hostile or broken clients.
 ///
 /// Defaults: 16 KiB of request head (start line and headers), 64 headers, 10 s to send
-/// the head (and at most 10 s idle between two requests on a connection), 30 s for a
-/// whole request, 1024 connections at once.
+/// the head (and at most 10 s idle between two requests on a connection, or with no
+/// stream open on an HTTP/2 one), 30 s for a whole request, 1024 connections at once,
+/// 100 streams at once on one HTTP/2 connection.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
     /// The largest request head, in bytes; beyond it, 431 (JSON; hyper answers a bare 431
@@ -37,6 +43,8 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
     /// The most connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// The most requests in flight at once on one HTTP/2 connection.
+    pub max_streams: u32,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
 }
@@ -49,6 +57,7 @@ impl ServerLimits {
         header_timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(30),
         max_connections: 1024,
+        max_streams: 100,
         shutdown_grace: Duration::from_secs(10),
     };
 }
@@ -99,7 +108,8 @@ pub(crate) async fn request_timeout(
     }
 }
 
-/// Serves `app` on `listener` over HTTP/1.1 until `shutdown` completes; then stops
+/// Serves `app` on `listener` over HTTP/1.1 and HTTP/2 (h2c: a client that starts with
+/// the HTTP/2 preface, as gRPC clients do) until `shutdown` completes; then stops
 /// accepting, lets requests in flight finish (up to `limits.shutdown_grace`), and
 /// returns. Handlers see the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
@@ -112,7 +122,7 @@ pub async fn serve(
 }
 
 /// [`serve`] over TLS: HTTPS with `tls`'s certificate, which may change while serving
-/// ([`TlsServer::watch`](crate::tls::TlsServer::watch)). The handshake counts against
+/// ([`TlsServer::watch`](crate::tls::TlsServer::watch)); ALPN offers `h2` and `http/1.1`. The handshake counts against
 /// the head's time limit, so a client that stalls it holds its slot no longer than one
 /// that stalls its headers.
 #[cfg(feature = "tls")]
@@ -128,23 +138,33 @@ pub async fn serve_tls(
 }
 
 /// Serves one connection (plain or past its TLS handshake) until it ends; when
-/// `stop` says so, finishes the request in flight and closes. Its slot is given back
+/// `stop` says so, finishes the requests in flight and closes. Its slot is given back
 /// when the connection and any tunnel it became ([`Tunnel`]) have both ended.
+///
+/// hyper's header timeout bounds an HTTP/1.1 connection's idle time, but nothing bounds
+/// an HTTP/2 connection with no stream open, nor a client that sends no byte at all
+/// before the protocol is known: `idle` counts the requests (started, and in flight
+/// until their response body ends), and a connection with none for `idle_limit` is
+/// closed.
 async fn serve_one<I, S, B>(
     io: I,
-    http: hyper::server::conn::http1::Builder,
+    http: Arc<auto::Builder<TokioExecutor>>,
     service: S,
+    idle: Arc<Activity>,
+    idle_limit: Duration,
     mut stop: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<Incoming, ResBody = B> + Send + 'static,
-    S::Future: Send,
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let conn = http.serve_connection(io, service).with_upgrades();
+    let conn = http.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let ended = tokio::select! {
         ended = conn.as_mut() => ended,
@@ -152,9 +172,97 @@ async fn serve_one<I, S, B>(
             conn.as_mut().graceful_shutdown();
             conn.await
         }
+        () = idle.idle_for(idle_limit) => {
+            // Nothing in flight: a GOAWAY (HTTP/2) or a close, then no more waiting.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
+            Ok(())
+        }
     };
     if let Err(e) = ended {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// One connection's requests: how many have started, and how many are in flight (from
+/// the call until their response body is done or dropped).
+#[derive(Debug, Default)]
+struct Activity {
+    started: AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    /// A request begins; it is in flight until the guard is dropped.
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// Resolves once no request has been in flight or begun for at least `limit`
+    /// (checked every half `limit`, so after between `limit` and 1.5 × `limit`).
+    async fn idle_for(&self, limit: Duration) {
+        let tick = (limit / 2).max(Duration::from_millis(10));
+        let mut quiet = 0;
+        let mut seen = self.started.load(Ordering::Relaxed);
+        loop {
+            tokio::time::sleep(tick).await;
+            let started = self.started.load(Ordering::Relaxed);
+            if started == seen && self.in_flight.load(Ordering::Relaxed) == 0 {
+                quiet += 1;
+                if quiet >= 2 {
+                    return;
+                }
+            } else {
+                quiet = 0;
+                seen = started;
+            }
+        }
+    }
+}
+
+/// A request in flight; see [`Activity`].
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request in flight until it ends.
+    struct Counted<B> {
+        #[pin]
+        body: B,
+        guard: Option<InFlight>,
+    }
+}
+
+impl<B: hyper::body::Body> hyper::body::Body for Counted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            this.guard.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -189,12 +297,19 @@ async fn run(
     tls: Option<Acceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size((2 * limits.max_header_bytes).max(8192) + 8192)
-        .max_header_size(2 * limits.max_header_bytes)
         .max_headers(2 * limits.max_headers);
+    // HTTP/2: the same room for the head (HPACK-decoded), the streams capped; h2 itself
+    // refuses connection-specific headers (Upgrade, Transfer-Encoding) and resets floods.
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(2 * limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.max_streams.max(1));
+    let http = Arc::new(http);
     // Every connection (and tunnel) holds one of `slots`: at shutdown, all of them back
     // means all of them ended.
     let (stop_tx, stop) = watch::channel(false);
@@ -226,7 +341,10 @@ async fn run(
                 let app = app.clone();
                 let secure = tls.is_some();
                 let tunnel = Tunnel { slot: Arc::new(slot), stop: stop.clone() };
+                let idle = Arc::new(Activity::default());
+                let activity = idle.clone();
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                    let guard = activity.begin();
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     if secure {
                         req.extensions_mut().insert(OverTls);
@@ -234,12 +352,19 @@ async fn run(
                     if req.headers().contains_key(http::header::UPGRADE) {
                         req.extensions_mut().insert(tunnel.clone());
                     }
-                    app.clone().oneshot(req.map(Body::new))
+                    let answer = app.clone().oneshot(req.map(Body::new));
+                    async move {
+                        let res = answer.await?;
+                        Ok::<_, std::convert::Infallible>(
+                            res.map(|body| Counted { body, guard: Some(guard) }),
+                        )
+                    }
                 });
                 let (http, stop) = (http.clone(), stop.clone());
+                let idle_limit = limits.header_timeout;
                 match &tls {
                     None => {
-                        tokio::spawn(serve_one(TokioIo::new(stream), http, service, stop));
+                        tokio::spawn(serve_one(TokioIo::new(stream), http, service, idle, idle_limit, stop));
                     }
                     #[cfg(feature = "tls")]
                     Some(acceptor) => {
@@ -248,7 +373,7 @@ async fn run(
                         tokio::spawn(async move {
                             match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
                                 Ok(Ok(stream)) => {
-                                    serve_one(TokioIo::new(stream), http, service, stop).await;
+                                    serve_one(TokioIo::new(stream), http, service, idle, idle_limit, stop).await;
                                 }
                                 Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
