@@ -20,6 +20,7 @@ mod config;
 mod differential;
 mod fleet;
 mod gateway;
+mod grpc;
 mod hostile;
 mod keys;
 mod lifecycle;

@@ -12,13 +12,13 @@ use serde_json::Value;
 use crate::harness::{Env, SECRET, Server, eventually, required, run_cmd, stderr};
 
 /// A certificate authority of the test's own.
-struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
-    pem: String,
+    pub(crate) pem: String,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -32,7 +32,14 @@ impl Ca {
 
     /// A server certificate for `names`, valid from `from` to `until` (years), serial `serial`;
     /// written to `name.pem` and `name.key` in `env`.
-    fn issue(&self, env: &Env, name: &str, names: &[&str], years: (i32, i32), serial: u64) {
+    pub(crate) fn issue(
+        &self,
+        env: &Env,
+        name: &str,
+        names: &[&str],
+        years: (i32, i32),
+        serial: u64,
+    ) {
         let mut params =
             CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
                 .unwrap();
@@ -45,7 +52,7 @@ impl Ca {
         std::fs::write(env.path(&format!("{name}.key")), key.serialize_pem()).unwrap();
     }
 
-    fn write(&self, env: &Env, file: &str) {
+    pub(crate) fn write(&self, env: &Env, file: &str) {
         std::fs::write(env.path(file), &self.pem).unwrap();
     }
 }

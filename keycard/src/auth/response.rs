@@ -60,7 +60,12 @@ impl AuthError {
     /// [`IntoResponse`] otherwise. [`AuthLayer`](crate::AuthLayer) answers this way.
     pub fn response_for(self, headers: &http::HeaderMap) -> Response {
         if is_grpc(headers) {
-            self.grpc_response()
+            let mut res = self.grpc_response();
+            // Its own content type back (`application/grpc+proto`, gRPC-Web's…).
+            if let Some(kind) = headers.get(header::CONTENT_TYPE) {
+                res.headers_mut().insert(header::CONTENT_TYPE, kind.clone());
+            }
+            res
         } else {
             self.into_response()
         }

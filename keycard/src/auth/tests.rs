@@ -405,3 +405,70 @@ async fn the_handler_sees_the_normalized_path_and_the_query_untouched() {
         "/echo/a-b%3F?q=%2e%2e/x&y=%74"
     );
 }
+
+#[tokio::test]
+async fn a_grpc_request_is_refused_with_a_grpc_status_and_the_same_decision() {
+    let f = Fixture::new();
+    let app = f.app();
+    let token = token_for(&app, "alice", "alice-password").await;
+    let grpc = |auth: Option<&str>, kind: &str| {
+        let mut req = Request::post("/me").header(header::CONTENT_TYPE, kind);
+        if let Some(auth) = auth {
+            req = req.header(header::AUTHORIZATION, auth);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    for kind in [
+        "application/grpc",
+        "application/grpc+proto",
+        "APPLICATION/GRPC",
+        "application/grpc-web-text",
+    ] {
+        for (auth, status, message) in [
+            (None, "16", "a bearer token is required"),
+            (Some("Bearer a.b.c"), "16", "malformed token"),
+            (Some("Bearer a b"), "16", ""),
+        ] {
+            let r = send(&app, grpc(auth, kind)).await;
+            assert_eq!(r.status, StatusCode::OK, "{kind} {auth:?}");
+            assert_eq!(r.header("grpc-status"), status, "{kind} {auth:?}");
+            assert!(
+                r.header("grpc-message").starts_with(message),
+                "{kind} {auth:?}"
+            );
+            assert_eq!(r.header("content-type"), kind);
+            assert!(r.body.is_empty(), "a trailers-only answer has no message");
+        }
+    }
+    // Not gRPC: the HTTP answer.
+    let r = send(&app, grpc(None, "application/json")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The decision is the same: a valid token passes whatever the content type.
+    let ok = format!("Bearer {token}");
+    let r = send(&app, grpc(Some(&ok), "application/grpc")).await;
+    assert_ne!(r.header("grpc-status"), "16");
+    assert_ne!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn grpc_statuses_follow_the_refusal() {
+    let code = |e: AuthError| {
+        e.grpc_response()
+            .headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(code(AuthError::MissingToken).as_deref(), Some("16"));
+    assert_eq!(
+        code(AuthError::MalformedCredentials("x")).as_deref(),
+        Some("16")
+    );
+    assert_eq!(
+        code(AuthError::InvalidToken(TokenError::Expired)).as_deref(),
+        Some("16")
+    );
+    assert_eq!(code(AuthError::InsufficientScope).as_deref(), Some("7"));
+    assert_eq!(code(AuthError::InvalidRequest("x")).as_deref(), Some("3"));
+    let res = AuthError::InvalidRequest("100% sure\u{e9}").grpc_response();
+    assert_eq!(res.headers()["grpc-message"], "100%25 sure%C3%A9");
+}
