@@ -14,6 +14,8 @@ const report = (route) => (req, res) =>
       'X-Seen-Method': req.method,
       'X-Seen-User': req.get('x-auth-user') ?? '-',
       'X-Seen-Role': req.get('x-auth-role') ?? '-',
+      // The query as Express parsed it (its keys and values), percent-encoded JSON.
+      'X-Seen-Query': encodeURIComponent(JSON.stringify(req.query)),
     })
     .json({
     route,

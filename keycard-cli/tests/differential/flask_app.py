@@ -7,8 +7,10 @@ the request and the identity headers it saw.
 
 Prints "listening PORT" once it listens on 127.0.0.1.
 """
+import json
 import logging
 import sys
+from urllib.parse import quote
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from flask import Flask, jsonify, request
@@ -25,6 +27,8 @@ def report(route):
             "X-Seen-Method": request.method,
             "X-Seen-User": request.headers.get("X-Auth-User", "-"),
             "X-Seen-Role": request.headers.get("X-Auth-Role", "-"),
+            # The query as Werkzeug parsed it (every key, every value), percent-encoded JSON.
+            "X-Seen-Query": quote(json.dumps(request.args.to_dict(flat=False)), safe=""),
         }
         return jsonify(
             route=route,

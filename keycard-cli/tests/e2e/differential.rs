@@ -19,6 +19,13 @@
 //! - the identity a handler sees is the one Keycard set from the caller's token, or
 //!   none: never a value the client wrote.
 //!
+//! A second corpus puts the token in the query (`--token-query-param access_token`) under
+//! every spelling of the name a framework reads as the same one (case, percent-encoding,
+//! `.` and space as PHP reads them, `[]` and `[x]` as qs does), twice, beside other
+//! parameters, inside another's value, and next to an `Authorization` token: no
+//! upstream's framework may parse a parameter of that name, nor a token's value under
+//! any of those spellings, and the identity a handler sees is that of a token sent.
+//!
 //! A violation prints the case. Needs nginx and Caddy (Debian), Node with Express (the
 //! Express reference's packages, `KEYCARD_NODE_PEER`) and Python with Flask; `.ci/run`
 //! installs them. Without them a pair is skipped when run by hand, and fails under CI.
@@ -459,6 +466,8 @@ struct Seen {
     method: String,
     user: Option<String>,
     role: Option<String>,
+    /// The query as the handler's framework parsed it: `{key: value or [values]}`.
+    query: Option<serde_json::Value>,
 }
 
 fn send(addr: SocketAddr, raw: &[u8]) -> Seen {
@@ -485,6 +494,7 @@ fn send(addr: SocketAddr, raw: &[u8]) -> Seen {
         method: String::new(),
         user: None,
         role: None,
+        query: None,
     };
     let present = |v: &str| (v != "-").then(|| v.to_owned());
     for line in lines {
@@ -497,6 +507,7 @@ fn send(addr: SocketAddr, raw: &[u8]) -> Seen {
             "x-seen-method" => seen.method = v.to_owned(),
             "x-seen-user" => seen.user = present(v),
             "x-seen-role" => seen.role = present(v),
+            "x-seen-query" => seen.query = serde_json::from_str(&percent_decode(v)).ok(),
             _ => {}
         }
     }
@@ -711,6 +722,7 @@ fn the_oracle_knows_what_each_handler_needs() {
         method: "GET".into(),
         user: Some("bob".into()),
         role: Some("user".into()),
+        query: None,
     };
     assert_eq!(judge(&case, &seen).len(), 1);
     let spoofed = Seen {
@@ -718,4 +730,294 @@ fn the_oracle_knows_what_each_handler_needs() {
         ..seen
     };
     assert!(!judge(&case, &spoofed).is_empty());
+}
+
+/// `%XX` decoded (the apps' percent-encoded JSON).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Spellings of the token parameter's name: the ones a framework (or PHP, or qs) reads as
+/// `access_token`, and, last, six that are other names to every framework here and pass
+/// through as they are (a trailing space, dot or NUL is part of the name to Express and
+/// Werkzeug, and PHP makes `access_token_` of the first two).
+const QUERY_NAMES: [&str; 22] = [
+    "access_token",
+    "ACCESS_TOKEN",
+    "Access_Token",
+    "access%5Ftoken",
+    "access%5ftoken",
+    "%61ccess_token",
+    "access_tok%65n",
+    "ACCESS%5FTOKEN",
+    "access.token",
+    "access%2Etoken",
+    "access+token",
+    "access%20token",
+    "access_token[]",
+    "access_token[x]",
+    "access_token%5B%5D",
+    "access_token%5Bx%5D",
+    "access_tokenx",
+    "xaccess_token",
+    "access-token",
+    "access_token%00",
+    "access_token%20",
+    "access_token.",
+];
+
+/// The names of `QUERY_NAMES` that are another parameter, not the token's.
+const OTHER_NAMES: [&str; 6] = [
+    "access_tokenx",
+    "xaccess_token",
+    "access-token",
+    "access_token%00",
+    "access_token%20",
+    "access_token.",
+];
+
+/// Where the parameter sits in the query (`{}`: `name=value`), and whether it is a
+/// parameter there (not inside another's value, as after `;`, which neither Express
+/// nor Werkzeug splits on).
+const QUERY_LAYOUTS: [(&str, bool); 10] = [
+    ("{}", true),
+    ("a=1&{}", true),
+    ("{}&b=2", true),
+    ("&&{}&", true),
+    ("{}&{}", true),
+    ("{}#frag", true),
+    ("{}&a=1&{}", true),
+    ("a=1;{}", false),
+    ("a=%26{}", false),
+    ("x={}", false),
+];
+
+/// A token in the query: the case, the query's token, and the name's spelling.
+struct QueryCase {
+    case: Case,
+    /// The token put in the query (its owner's caller), or garbage.
+    in_query: Caller,
+    name: &'static str,
+    /// Whether the name is a parameter of the query (see `QUERY_LAYOUTS`).
+    parameter: bool,
+}
+
+fn query_corpus(n: usize, seed: u64) -> Vec<QueryCase> {
+    let mut rng = Rng(seed | 1);
+    let targets = [
+        "/api/x", "/admin/x", "/me", "/items/1", "/docs/a", "/reports",
+    ];
+    let mut cases = Vec::with_capacity(n);
+    // Every name, alone, with a user's token and no Authorization: the feature's use.
+    for name in QUERY_NAMES {
+        cases.push((
+            name,
+            ("{}", true),
+            Caller::User,
+            Caller::Nobody,
+            "/api/x",
+            "GET",
+            false,
+        ));
+    }
+    while cases.len() < n {
+        cases.push((
+            *rng.pick(&QUERY_NAMES),
+            *rng.pick(&QUERY_LAYOUTS),
+            *rng.pick(&[Caller::User, Caller::Admin, Caller::Garbage]),
+            *rng.pick(&[Caller::Nobody, Caller::Nobody, Caller::User]),
+            *rng.pick(&targets),
+            *rng.pick(&["GET", "GET", "DELETE", "POST"]),
+            rng.next().is_multiple_of(4),
+        ));
+    }
+    cases
+        .into_iter()
+        .map(
+            |(name, (layout, parameter), in_query, caller, target, method, encode)| QueryCase {
+                case: Case {
+                    method: method.into(),
+                    // `{token}` is filled in per run, with the real tokens.
+                    target: format!(
+                        "{target}?{}",
+                        layout.replace("{}", &format!("{name}={{token{}}}", u8::from(encode)))
+                    ),
+                    headers: Vec::new(),
+                    caller,
+                },
+                in_query,
+                name,
+                parameter,
+            },
+        )
+        .collect()
+}
+
+/// `token` with its first letter percent-encoded (`%65yJ…`), as a client may send it.
+fn encoded_first(token: &str) -> String {
+    first_letter_encoded(&format!("/{token}"), |b| format!("%{b:02X}"))[1..].to_owned()
+}
+
+fn token_of<'a>(caller: Caller, tokens: &'a Tokens) -> &'a str {
+    match caller {
+        Caller::User => &tokens.user,
+        Caller::Admin => &tokens.admin,
+        Caller::Nobody | Caller::Garbage => "not.a.token",
+    }
+}
+
+/// The violations of one answer to a token-in-the-query case.
+fn judge_query(q: &QueryCase, seen: &Seen, tokens: &Tokens) -> Vec<String> {
+    let mut bad = Vec::new();
+    if seen.status >= 500 {
+        bad.push(format!("a {} answer", seen.status));
+    }
+    let Some(route) = &seen.route else {
+        return bad;
+    };
+    // The credential never reaches the upstream under a name its framework reads as the
+    // token's, and a token's value never reaches it under any spelling of the name.
+    let query = seen.query.clone().unwrap_or_default();
+    let map = query.as_object().cloned().unwrap_or_default();
+    for (key, value) in &map {
+        let folded = key.to_ascii_lowercase();
+        let base = folded.split('[').next().unwrap_or("");
+        if base == "access_token" {
+            bad.push(format!("the upstream parsed a parameter {key:?} = {value}"));
+        }
+        let text = value.to_string();
+        let leaked = [&tokens.user, &tokens.admin]
+            .iter()
+            .any(|t| text.contains(t.as_str()));
+        if leaked && q.parameter && !OTHER_NAMES.contains(&q.name) {
+            bad.push(format!("a token reached the upstream in {key:?}"));
+        }
+    }
+    // The identity the handler saw is the owner of a token the client sent, and enough
+    // for the handler.
+    let sent = [q.case.caller, q.in_query];
+    let owner = |c: Caller| match c {
+        Caller::User => Some(("bob", "user", Needs::User)),
+        Caller::Admin => Some(("alice", "admin", Needs::Admin)),
+        _ => None,
+    };
+    let seen_as = sent
+        .iter()
+        .filter_map(|c| owner(*c))
+        .find(|(name, role, _)| {
+            seen.user.as_deref() == Some(*name) && seen.role.as_deref() == Some(*role)
+        });
+    let has = seen_as.map_or(Needs::Nothing, |(_, _, has)| has);
+    let empty = seen.user.as_deref().is_none_or(str::is_empty);
+    if !empty && seen_as.is_none() {
+        bad.push(format!(
+            "the upstream saw user {:?}, whose token was not sent",
+            seen.user
+        ));
+    }
+    let needs = intent(route, &seen.method);
+    if needs > has {
+        bad.push(format!(
+            "handler {route:?} needs {needs:?}, served to {has:?}"
+        ));
+    }
+    bad
+}
+
+fn run_query_pair(upstream: Upstream) {
+    let Some((_api, api)) = start_upstream(upstream) else {
+        return;
+    };
+    let env = Env::new();
+    env.add_user("alice", "admin", "alice-password");
+    env.add_user("bob", "user", "bob-password");
+    std::fs::write(env.path("keycard.toml"), RULES).unwrap();
+    let upstream_url = format!("http://{api}");
+    let keycard = env.serve(&[
+        "--upstream",
+        &upstream_url,
+        "--token-query-param",
+        "access_token",
+    ]);
+    let tokens = Tokens {
+        user: keycard.token("bob", "bob-password"),
+        admin: keycard.token("alice", "alice-password"),
+    };
+    let n = std::env::var("KEYCARD_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2500)
+        / 2;
+    let mut served_by_query = 0;
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut violations = Vec::new();
+    let cases = query_corpus(n, 0x0ddba11);
+    for q in &cases {
+        let token = token_of(q.in_query, &tokens);
+        let mut case = q.case.clone();
+        case.target = case
+            .target
+            .replace("{token0}", token)
+            .replace("{token1}", &encoded_first(token));
+        let seen = send(keycard.addr, &raw_request(&case, &tokens));
+        *statuses.entry(seen.status).or_insert(0) += 1;
+        if seen.route.as_deref() == Some("api")
+            && q.case.caller == Caller::Nobody
+            && seen.user.as_deref() == Some("bob")
+        {
+            served_by_query += 1;
+        }
+        for why in judge_query(q, &seen, &tokens) {
+            violations.push(format!(
+                "{} {} (query token of {:?}) as {:?} -> {}: {why}",
+                case.method, q.case.target, q.in_query, q.case.caller, seen.status
+            ));
+        }
+    }
+    eprintln!(
+        "differential token-in-query + {upstream:?}: {} cases, {served_by_query} served by the query's token, {} violations; statuses {statuses:?}",
+        cases.len(),
+        violations.len()
+    );
+    assert!(
+        served_by_query > 0,
+        "no request was served by its query token: is --token-query-param wired?"
+    );
+    assert!(
+        violations.is_empty(),
+        "token-in-query + {upstream:?}: {} violations, first ones:\n{}",
+        violations.len(),
+        violations
+            .iter()
+            .take(25)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn the_query_token_is_judged_and_stripped_as_express_flask_and_wsgiref_read_it() {
+    for upstream in [Upstream::Express, Upstream::Werkzeug, Upstream::Wsgiref] {
+        run_query_pair(upstream);
+    }
 }
