@@ -877,7 +877,7 @@ fn encoded_first(token: &str) -> String {
     first_letter_encoded(&format!("/{token}"), |b| format!("%{b:02X}"))[1..].to_owned()
 }
 
-fn token_of<'a>(caller: Caller, tokens: &'a Tokens) -> &'a str {
+fn token_of(caller: Caller, tokens: &Tokens) -> &str {
     match caller {
         Caller::User => &tokens.user,
         Caller::Admin => &tokens.admin,
