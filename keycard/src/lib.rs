@@ -40,15 +40,18 @@
 //!   ([`jwt::revocation_feed`]).
 //! - [`auth`]: the verifying middleware ([`AuthLayer`]), the one request decision shared
 //!   with gateway mode and forward auth, path normalization ([`auth::path`]), the
-//!   [`Rules`], the role guard ([`RequireRoleLayer`]) and the [`Claims`] extractors.
+//!   [`Rules`], the role guard ([`RequireRoleLayer`]) and the [`Claims`] extractors; a
+//!   gRPC request's refusal is a gRPC status ([`AuthError::response_for`]), so the layer
+//!   protects a tonic service too (`examples/grpc.rs`).
 //! - [`login`]: `POST /token` and `/revoke` ([`TokenEndpoint`]), body parsing, login rate
 //!   limits, the client's address behind [`login::TrustedProxies`], and password hashing
 //!   ([`login::password`]).
 //! - [`store`]: the two store traits, [`UserStore`] and [`TokenStore`], and
 //!   [`store::Accounts`]; in `store/file/` their default implementations, durable JSON
 //!   files ([`FileUserStore`], [`FileTokenStore`]); in `store/postgres/` (feature
-//!   `postgres`) the same on PostgreSQL, for several issuers on one database.
-//! - `server/`: the HTTP/1.1 loop ([`serve`], and over TLS `server::serve_tls`), the
+//!   `postgres`) the same on PostgreSQL, for several issuers on one database (over TLS
+//!   with feature `postgres-tls`).
+//! - `server/`: the HTTP/1.1 and HTTP/2 loop ([`serve`], and over TLS `server::serve_tls`), the
 //!   `keycard serve` application ([`server::App`]), gateway mode ([`Gateway`]), forward
 //!   auth ([`server::forward_auth()`]), the OpenAPI document ([`server::openapi`]),
 //!   discovery metadata ([`server::discovery`]) and the JSON errors.
@@ -95,7 +98,7 @@ pub use auth::{AuthError, AuthLayer, RequireRoleLayer, Rule, Rules, TokenSources
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "remote-jwks")]
 pub use jwt::RemoteJwks;
-pub use jwt::{Claims, Issuer, Secret, SigningKey, TokenError, Verifier, VerifyingKey};
+pub use jwt::{Claims, Issuer, Secret, SigningKey, TokenCache, TokenError, Verifier, VerifyingKey};
 #[cfg(feature = "login")]
 pub use login::{Hasher, PasswordPolicy, TokenEndpoint, TokenService};
 #[cfg(feature = "server")]

@@ -46,6 +46,9 @@ const MAX_JWKS_LEN: usize = 256 * 1024;
 pub struct RemoteJwks {
     source: Source,
     keys: RwLock<Arc<[VerifyingKey]>>,
+    /// Bumped after each store of `keys`: what verified before a bump may have used a
+    /// key that is gone.
+    generation: std::sync::atomic::AtomicU64,
     last_attempt: Mutex<Option<Instant>>,
     fetching: tokio::sync::Mutex<()>,
     min_refetch: Duration,
@@ -90,6 +93,7 @@ impl RemoteJwks {
         Ok(Self {
             source: Source::parse(url, "JWKS URL")?,
             keys: RwLock::new(Arc::from(Vec::new())),
+            generation: std::sync::atomic::AtomicU64::new(0),
             last_attempt: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
             min_refetch: Self::DEFAULT_MIN_REFETCH,
@@ -202,6 +206,11 @@ impl RemoteJwks {
         &self.source
     }
 
+    /// How many times the keys were stored (see the verified-token cache).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The keys now in the cache.
     pub fn keys(&self) -> Arc<[VerifyingKey]> {
         crate::sync::read(&self.keys).clone()
@@ -253,6 +262,8 @@ impl RemoteJwks {
         let n = keys.len();
         let fresh: Arc<[VerifyingKey]> = Arc::from(keys);
         *crate::sync::write(&self.keys) = fresh;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         tracing::debug!(url = %self.url(), keys = n, "JWKS fetched");
         Ok(n)
     }

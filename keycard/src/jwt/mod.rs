@@ -22,6 +22,7 @@
 #[cfg(test)]
 #[cfg(feature = "server")]
 mod attack_tests;
+pub(crate) mod cache;
 pub(crate) mod claims;
 #[cfg(feature = "remote-jwks")]
 pub(crate) mod fetch;
@@ -38,6 +39,7 @@ pub(crate) mod secret;
 pub(crate) mod trusted;
 pub(crate) mod verifier;
 
+pub use cache::TokenCache;
 pub use claims::{Audience, Claims, Extra};
 pub use issuer::{DEFAULT_TOKEN_TTL, IssuedToken, Issuer};
 #[cfg(feature = "remote-jwks")]

@@ -95,6 +95,16 @@ impl Trust {
         }
     }
 
+    /// Which key set this is: a remote JWKS counts its refreshes; static keys never
+    /// change.
+    pub(crate) fn generation(&self) -> u64 {
+        match &self.keys {
+            KeySet::Static(_) => 0,
+            #[cfg(feature = "remote-jwks")]
+            KeySet::Remote(jwks) => jwks.generation(),
+        }
+    }
+
     pub(crate) fn is_remote(&self) -> bool {
         match &self.keys {
             #[cfg(feature = "remote-jwks")]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
+use crate::jwt::cache::{Entry, TokenCache};
 use crate::jwt::claims::Claims;
 #[cfg(feature = "remote-jwks")]
 use crate::jwt::jwks::RemoteJwks;
@@ -161,6 +162,8 @@ struct VerifierInner {
     leeway: u64,
     max_lifetime: u64,
     clock: Arc<dyn Clock>,
+    /// Tokens that verified under this configuration (see [`TokenCache`]).
+    cache: Arc<TokenCache>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -222,8 +225,33 @@ impl Verifier {
                 leeway: DEFAULT_LEEWAY.as_secs(),
                 max_lifetime: DEFAULT_MAX_LIFETIME.as_secs(),
                 clock: Arc::new(SystemClock),
+                cache: Arc::new(TokenCache::default()),
             }),
         }
+    }
+
+    /// The configuration, to change: not shared with clones made before, and with a
+    /// cache of its own (same bounds, empty), so that an entry is only ever found by the
+    /// configuration whose issuers, keys and rules it verified under.
+    fn configure(&mut self) -> &mut VerifierInner {
+        let inner = Arc::make_mut(&mut self.inner);
+        let (entries, bytes) = inner.cache.bounds();
+        inner.cache =
+            Arc::new(TokenCache::new(entries, bytes).unwrap_or_else(|_| TokenCache::disabled()));
+        inner
+    }
+
+    /// Uses `cache` for tokens that verified (on by default, [`TokenCache::default`];
+    /// [`TokenCache::disabled`] to check every signature).
+    pub fn with_token_cache(mut self, cache: TokenCache) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.cache = Arc::new(cache);
+        self
+    }
+
+    /// The verified-token cache (to read its size).
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.inner.cache
     }
 
     /// Trusts `other` too: a token whose `iss` names it is checked with its keys and
@@ -233,7 +261,7 @@ impl Verifier {
     /// [`with_issuer`](Self::with_issuer): with several issuers, every key must belong to
     /// a named one), or `other`'s `iss` is already trusted.
     pub fn trusting(mut self, other: TrustedIssuer) -> Result<Self, Error> {
-        let inner = Arc::make_mut(&mut self.inner);
+        let inner = self.configure();
         if inner.first.iss.is_none() {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
@@ -272,41 +300,41 @@ impl Verifier {
 
     /// Sets the tolerated clock skew.
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
-        Arc::make_mut(&mut self.inner).leeway = leeway.as_secs();
+        self.configure().leeway = leeway.as_secs();
         self
     }
 
     /// Refuses tokens whose `exp` lies more than `max` (plus the leeway) ahead. Defaults
     /// to [`DEFAULT_MAX_LIFETIME`].
     pub fn with_max_lifetime(mut self, max: Duration) -> Self {
-        Arc::make_mut(&mut self.inner).max_lifetime = max.as_secs();
+        self.configure().max_lifetime = max.as_secs();
         self
     }
 
     /// Requires `iss` to equal `iss` (of the first issuer's tokens; see
     /// [`trusting`](Self::trusting) for more).
     pub fn with_issuer(mut self, iss: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).first.iss = Some(iss.into());
+        self.configure().first.iss = Some(iss.into());
         self
     }
 
     /// Requires `aud` to be, or contain, `aud` (in the first issuer's tokens; each
     /// [`TrustedIssuer`] has its own).
     pub fn with_audience(mut self, aud: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).first.audience = Some(aud.into());
+        self.configure().first.audience = Some(aud.into());
         self
     }
 
     /// Reads the time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        Arc::make_mut(&mut self.inner).clock = clock;
+        self.configure().clock = clock;
         self
     }
 
     /// Refuses tokens that `revocations` says were revoked (after every other check): the
     /// first issuer's tokens; each [`TrustedIssuer`] has its own.
     pub fn with_revocations(mut self, revocations: Arc<dyn RevocationCheck>) -> Self {
-        Arc::make_mut(&mut self.inner).first.revocations = Some(revocations);
+        self.configure().first.revocations = Some(revocations);
         self
     }
 
@@ -325,7 +353,7 @@ impl Verifier {
         if !self.may_refetch(error) {
             return false;
         }
-        match self.inner.trust_for(token).map(|t| &t.keys) {
+        match self.inner.trust_for(token).map(|(_, t)| &t.keys) {
             #[cfg(feature = "remote-jwks")]
             Ok(KeySet::Remote(jwks)) => jwks.refresh_if_due().await,
             _ => false,
@@ -367,16 +395,38 @@ impl Verifier {
 
     fn verify_uncounted(&self, token: &str) -> Result<Claims, TokenError> {
         let inner = &*self.inner;
-        let (claims, trust) = inner.signed(token)?;
-        inner.check_claims(trust, &claims)?;
-        if trust
-            .revocations
-            .as_ref()
-            .is_some_and(|r| r.is_revoked(&claims))
-        {
-            return Err(TokenError::Revoked);
+        if let Some(hit) = inner.cache.get(token) {
+            match inner.trust_at(hit.trust) {
+                // The same bytes verified under the same keys: only the signature and
+                // the parsing are skipped.
+                Some(trust) if trust.generation() == hit.generation => {
+                    inner.check_claims(trust, &hit.claims)?;
+                    inner.check_revoked(trust, &hit.claims)?;
+                    return Ok(Claims::clone(&hit.claims));
+                }
+                // The keys changed since (a refresh may have dropped one).
+                _ => inner.cache.clear(),
+            }
         }
-        Ok(claims)
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let (index, trust) = inner.trust_for(token)?;
+        // Read before the keys are: an entry is never newer than the keys it checked.
+        let generation = trust.generation();
+        let claims = trust.verify_signature(token)?;
+        inner.check_claims(trust, &claims)?;
+        inner.check_revoked(trust, &claims)?;
+        let claims = Arc::new(claims);
+        inner.cache.insert(
+            token,
+            Entry {
+                claims: claims.clone(),
+                trust: index,
+                generation,
+            },
+        );
+        Ok(Arc::unwrap_or_clone(claims))
     }
 }
 
@@ -387,14 +437,20 @@ impl VerifierInner {
 
     /// The issuer whose keys must check `token`: the only one, or the one its `iss`
     /// names (read before the signature is checked, and checked again after).
-    fn trust_for(&self, token: &str) -> Result<&Trust, TokenError> {
+    fn trust_for(&self, token: &str) -> Result<(usize, &Trust), TokenError> {
         if self.others.is_empty() {
-            return Ok(&self.first);
+            return Ok((0, &self.first));
         }
         let iss = claimed_issuer(token)?.ok_or(TokenError::WrongIssuer)?;
         self.all()
-            .find(|t| t.iss.as_deref() == Some(iss.as_str()))
+            .enumerate()
+            .find(|(_, t)| t.iss.as_deref() == Some(iss.as_str()))
             .ok_or(TokenError::WrongIssuer)
+    }
+
+    /// The issuer at `index` of [`all`](Self::all).
+    fn trust_at(&self, index: usize) -> Option<&Trust> {
+        self.all().nth(index)
     }
 
     /// The claims of `token`, its signature checked by the issuer it names, and that
@@ -403,8 +459,19 @@ impl VerifierInner {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let trust = self.trust_for(token)?;
+        let (_, trust) = self.trust_for(token)?;
         Ok((trust.verify_signature(token)?, trust))
+    }
+
+    fn check_revoked(&self, trust: &Trust, claims: &Claims) -> Result<(), TokenError> {
+        if trust
+            .revocations
+            .as_ref()
+            .is_some_and(|r| r.is_revoked(claims))
+        {
+            return Err(TokenError::Revoked);
+        }
+        Ok(())
     }
 
     fn check_claims(&self, trust: &Trust, claims: &Claims) -> Result<(), TokenError> {
