@@ -14,7 +14,7 @@ use keycard::jwt::revocation_feed::FEED_PATH;
 use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL, RevocationFeed};
 use keycard::login::{default_ip_rate, default_user_rate};
 use keycard::server::{ForwardAuthHeaders, IdentityHeaders};
-use keycard::{Gateway, PasswordPolicy, RemoteJwks, ServerLimits};
+use keycard::{Gateway, PasswordPolicy, RemoteJwks, ServerLimits, TokenCache};
 use serde::{Deserialize, Serialize};
 
 /// The address `keycard serve` binds unless told otherwise.
@@ -347,6 +347,16 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime: Option<String>,
 
+    /// Remember this many verified tokens, so that a repeated one skips its signature check (exp, revocation and the rest are checked every time); 0: off
+    #[arg(long, env = "KEYCARD_TOKEN_CACHE", value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_cache: Option<usize>,
+
+    /// The most memory the verified-token cache holds, in bytes
+    #[arg(long, env = "KEYCARD_TOKEN_CACHE_BYTES", value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_cache_bytes: Option<u64>,
+
     /// Extra path reachable without a token; a trailing * matches every path starting with the rest (repeatable)
     #[arg(
         long,
@@ -521,6 +531,8 @@ fn default_of(id: &str) -> Option<String> {
         "rate_limit_user" => rate(default_user_rate()),
         "rate_limit_ip" => rate(default_ip_rate()),
         "max_connections" => limits.max_connections.to_string(),
+        "token_cache" => TokenCache::DEFAULT_ENTRIES.to_string(),
+        "token_cache_bytes" => TokenCache::DEFAULT_BYTES.to_string(),
         "max_header_bytes" => limits.max_header_bytes.to_string(),
         "max_headers" => limits.max_headers.to_string(),
         "header_timeout" => format_duration(limits.header_timeout),

@@ -18,7 +18,8 @@ use keycard::jwt::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, DEFAULT_TOKEN_TTL, Revo
 use keycard::login::{Cidr, TrustedProxies, default_ip_rate, default_user_rate};
 use keycard::server::{ForwardAuthHeaders, IdentityHeaders};
 use keycard::{
-    Gateway, PasswordPolicy, RemoteJwks, Rule, Secret, ServerLimits, SigningKey, VerifyingKey,
+    Gateway, PasswordPolicy, RemoteJwks, Rule, Secret, ServerLimits, SigningKey, TokenCache,
+    VerifyingKey,
 };
 
 use crate::cli::{DEFAULT_LISTEN, DEFAULT_USERS, GlobalArgs, ServeArgs};
@@ -105,6 +106,8 @@ pub struct ServeConfig {
     pub audience: Option<String>,
     pub leeway: Duration,
     pub max_token_lifetime: Duration,
+    /// The verified-token cache's bounds: entries and bytes (0: off), checked.
+    pub token_cache: (usize, u64),
     /// The `--public` paths, then the file's `[[rule]]`s, after Keycard's own.
     pub rules: Vec<Rule>,
     pub gateway: Option<Gateway>,
@@ -403,6 +406,7 @@ impl ServeConfig {
             jwks_refetch,
             leeway: duration("leeway", args.leeway.as_deref(), DEFAULT_LEEWAY)?,
             max_token_lifetime,
+            token_cache: token_cache(args)?,
             rules,
             gateway,
             identity,
@@ -488,6 +492,16 @@ fn at_least(name: &str, value: Option<usize>, default: usize, min: usize) -> any
         bail!("--{name} must be at least {min}");
     }
     Ok(v)
+}
+
+/// `--token-cache` and `--token-cache-bytes`, checked by building the cache once.
+fn token_cache(args: &ServeArgs) -> anyhow::Result<(usize, u64)> {
+    let entries = args.token_cache.unwrap_or(TokenCache::DEFAULT_ENTRIES);
+    let bytes = args.token_cache_bytes.unwrap_or(TokenCache::DEFAULT_BYTES);
+    if TokenCache::new(entries, bytes).is_err() {
+        bail!("--token-cache-bytes {bytes} is less than a byte for each of --token-cache {entries} tokens");
+    }
+    Ok((entries, bytes))
 }
 
 fn non_empty(v: Option<&str>) -> Option<&str> {

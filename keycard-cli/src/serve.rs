@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use keycard::jwt::RevocationFeed;
 use keycard::server::{App, Readiness};
-use keycard::{Hasher, RemoteJwks, TokenService, Verifier};
+use keycard::{Hasher, RemoteJwks, TokenCache, TokenService, Verifier};
 
 use crate::Failure;
 use crate::config::{Mode, ServeConfig};
@@ -40,6 +40,10 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let config_err = |e: keycard::Error| Failure::Config(e.into());
     let limits = config.limits;
+    let (entries, bytes) = config.token_cache;
+    let cached = |verifier: Verifier| {
+        verifier.with_token_cache(TokenCache::new(entries, bytes).unwrap_or_else(|_| TokenCache::disabled()))
+    };
     let claims_checks = |mut verifier: Verifier| {
         verifier = verifier
             .with_leeway(config.leeway)
@@ -121,7 +125,7 @@ pub async fn run(
                 stores.count
             );
             let readiness = trusted.ready(stores.readiness.clone());
-            (App::issuer(endpoint, verifier).readiness(readiness), banner)
+            (App::issuer(endpoint, cached(verifier)).readiness(readiness), banner)
         }
         Mode::VerifyOnly {
             jwks_url,
@@ -206,7 +210,7 @@ pub async fn run(
             );
             let verifier = trust_also(verifier)?;
             let readiness = trusted.ready(readiness);
-            (App::verify_only(verifier).readiness(readiness), banner)
+            (App::verify_only(cached(verifier)).readiness(readiness), banner)
         }
         Mode::Trusted => {
             // Each issuer's own audience (the top-level one by default) is set already.
@@ -216,7 +220,7 @@ pub async fn run(
                 .with_max_lifetime(config.max_token_lifetime);
             let readiness = trusted.ready(Readiness::new());
             let banner = "verify-only, algorithm -, key id -, keys of the [[trusted_issuer]] tables only, revocations off".to_owned();
-            (App::verify_only(verifier).readiness(readiness), banner)
+            (App::verify_only(cached(verifier)).readiness(readiness), banner)
         }
     };
     #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
