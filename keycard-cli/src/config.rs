@@ -499,7 +499,9 @@ fn token_cache(args: &ServeArgs) -> anyhow::Result<(usize, u64)> {
     let entries = args.token_cache.unwrap_or(TokenCache::DEFAULT_ENTRIES);
     let bytes = args.token_cache_bytes.unwrap_or(TokenCache::DEFAULT_BYTES);
     if TokenCache::new(entries, bytes).is_err() {
-        bail!("--token-cache-bytes {bytes} is less than a byte for each of --token-cache {entries} tokens");
+        bail!(
+            "--token-cache-bytes {bytes} is less than a byte for each of --token-cache {entries} tokens"
+        );
     }
     Ok((entries, bytes))
 }

@@ -42,7 +42,9 @@ pub async fn run(
     let limits = config.limits;
     let (entries, bytes) = config.token_cache;
     let cached = |verifier: Verifier| {
-        verifier.with_token_cache(TokenCache::new(entries, bytes).unwrap_or_else(|_| TokenCache::disabled()))
+        verifier.with_token_cache(
+            TokenCache::new(entries, bytes).unwrap_or_else(|_| TokenCache::disabled()),
+        )
     };
     let claims_checks = |mut verifier: Verifier| {
         verifier = verifier
@@ -125,7 +127,10 @@ pub async fn run(
                 stores.count
             );
             let readiness = trusted.ready(stores.readiness.clone());
-            (App::issuer(endpoint, cached(verifier)).readiness(readiness), banner)
+            (
+                App::issuer(endpoint, cached(verifier)).readiness(readiness),
+                banner,
+            )
         }
         Mode::VerifyOnly {
             jwks_url,
@@ -210,7 +215,10 @@ pub async fn run(
             );
             let verifier = trust_also(verifier)?;
             let readiness = trusted.ready(readiness);
-            (App::verify_only(cached(verifier)).readiness(readiness), banner)
+            (
+                App::verify_only(cached(verifier)).readiness(readiness),
+                banner,
+            )
         }
         Mode::Trusted => {
             // Each issuer's own audience (the top-level one by default) is set already.
@@ -220,7 +228,10 @@ pub async fn run(
                 .with_max_lifetime(config.max_token_lifetime);
             let readiness = trusted.ready(Readiness::new());
             let banner = "verify-only, algorithm -, key id -, keys of the [[trusted_issuer]] tables only, revocations off".to_owned();
-            (App::verify_only(cached(verifier)).readiness(readiness), banner)
+            (
+                App::verify_only(cached(verifier)).readiness(readiness),
+                banner,
+            )
         }
     };
     #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]

@@ -29,6 +29,12 @@ fn bad_configurations_exit_2_with_one_line() {
     refused(&env, &mut serve(&[]), "no signing key");
     refused(
         &env,
+        serve(&["--token-cache", "1000", "--token-cache-bytes", "10"])
+            .env("AUTHENTICATION_SECRET", SECRET),
+        "less than a byte for each",
+    );
+    refused(
+        &env,
         serve(&[]).env("AUTHENTICATION_SECRET", "short"),
         "at least 32",
     );

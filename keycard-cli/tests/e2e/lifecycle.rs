@@ -466,3 +466,28 @@ fn kill_9_in_a_revocation_storm_loses_nothing_acknowledged() {
     let server = env.serve(&[]);
     assert!(server.log().contains("listening"));
 }
+
+#[test]
+fn the_token_cache_changes_no_answer_and_can_be_turned_off() {
+    // The same sequence — use, revoke, reuse, a tampered copy — with the cache on (the
+    // default, so that the first use stores the token) and off.
+    for args in [&[][..], &["--token-cache", "0"][..]] {
+        let env = setup();
+        let server = env.serve(args);
+        let token = server.token("bob", "bob-password");
+        for _ in 0..3 {
+            assert_eq!(server.get("/me", Some(&token)).status, 200, "{args:?}");
+        }
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert_eq!(server.get("/me", Some(&tampered)).status, 401, "{args:?}");
+        let r = post_form(&server, "/revoke", &format!("token={token}"), Some(&token));
+        assert_eq!(r.status, 200, "{args:?}");
+        let r = server.get("/me", Some(&token));
+        assert_eq!(
+            (r.status, r.json()["error_description"].as_str()),
+            (401, Some("token revoked")),
+            "{args:?}"
+        );
+    }
+}
