@@ -51,7 +51,7 @@
 //!   files ([`FileUserStore`], [`FileTokenStore`]); in `store/postgres/` (feature
 //!   `postgres`) the same on PostgreSQL, for several issuers on one database (over TLS
 //!   with feature `postgres-tls`).
-//! - `server/`: the HTTP/1.1 and HTTP/2 loop ([`serve`], and over TLS `server::serve_tls`), the
+//! - `server/`: the HTTP/1.1 and (feature `http2`) HTTP/2 loop ([`serve`], and over TLS `server::serve_tls`), the
 //!   `keycard serve` application ([`server::App`]), gateway mode ([`Gateway`]), forward
 //!   auth ([`server::forward_auth()`]), the OpenAPI document ([`server::openapi`]),
 //!   discovery metadata ([`server::discovery`]) and the JSON errors.

@@ -16,7 +16,10 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::StatusCode;
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+#[cfg(feature = "http2")]
+use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioIo, TokioTimer};
+#[cfg(feature = "http2")]
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -148,7 +151,7 @@ pub async fn serve_tls(
 /// closed.
 async fn serve_one<I, S, B>(
     io: I,
-    http: Arc<auto::Builder<TokioExecutor>>,
+    http: Arc<Http>,
     service: S,
     idle: Arc<Activity>,
     idle_limit: Duration,
@@ -164,7 +167,10 @@ async fn serve_one<I, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    #[cfg(feature = "http2")]
     let conn = http.serve_connection_with_upgrades(io, service);
+    #[cfg(not(feature = "http2"))]
+    let conn = http.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let ended = tokio::select! {
         ended = conn.as_mut() => ended,
@@ -285,18 +291,14 @@ pub(crate) struct Tunnel {
     pub(crate) stop: watch::Receiver<bool>,
 }
 
-#[cfg(feature = "tls")]
-type Acceptor = tokio_rustls::TlsAcceptor;
-#[cfg(not(feature = "tls"))]
-type Acceptor = std::convert::Infallible;
+/// The connection builder: HTTP/1.1 and HTTP/2 (feature `http2`), or HTTP/1.1 alone.
+#[cfg(feature = "http2")]
+type Http = auto::Builder<TokioExecutor>;
+#[cfg(not(feature = "http2"))]
+type Http = hyper::server::conn::http1::Builder;
 
-async fn run(
-    listener: TcpListener,
-    app: Router,
-    limits: ServerLimits,
-    tls: Option<Acceptor>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+#[cfg(feature = "http2")]
+fn builder(limits: &ServerLimits) -> Http {
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
         .timer(TokioTimer::new())
@@ -309,7 +311,33 @@ async fn run(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(2 * limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(limits.max_streams.max(1));
-    let http = Arc::new(http);
+    http
+}
+
+#[cfg(not(feature = "http2"))]
+fn builder(limits: &ServerLimits) -> Http {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size((2 * limits.max_header_bytes).max(8192) + 8192)
+        .max_header_size(2 * limits.max_header_bytes)
+        .max_headers(2 * limits.max_headers);
+    http
+}
+
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = std::convert::Infallible;
+
+async fn run(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    tls: Option<Acceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let http = Arc::new(builder(&limits));
     // Every connection (and tunnel) holds one of `slots`: at shutdown, all of them back
     // means all of them ended.
     let (stop_tx, stop) = watch::channel(false);

@@ -147,7 +147,11 @@ impl TlsServer {
             .map_err(|e| config_error(format!("TLS: {e}")))?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = if cfg!(feature = "http2") {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 }
