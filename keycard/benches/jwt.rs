@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use keycard::clock::SystemClock;
-use keycard::{FileTokenStore, Issuer, Secret, SigningKey, Verifier, VerifyingKey};
+use keycard::{FileTokenStore, Issuer, Secret, SigningKey, TokenCache, Verifier, VerifyingKey};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -72,7 +72,14 @@ fn bench(c: &mut Criterion) {
         rs256_token(),
     ));
     for (name, verifier, token) in &cases {
+        // "path": the whole verify path, the cache off (a token seen for the first
+        // time); "cached": the same token again, found in the verified-token cache.
+        let uncached = verifier.clone().with_token_cache(TokenCache::disabled());
         verify.bench_function(BenchmarkId::new(*name, "path"), |b| {
+            b.iter(|| uncached.verify(black_box(token)).unwrap())
+        });
+        verifier.verify(token).unwrap();
+        verify.bench_function(BenchmarkId::new(*name, "cached"), |b| {
             b.iter(|| verifier.verify(black_box(token)).unwrap())
         });
         let floor = floor(name, token);
@@ -126,7 +133,10 @@ fn revocations(c: &mut Criterion) {
         std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
         let store = Arc::new(FileTokenStore::open(&path, Arc::new(SystemClock)).unwrap());
         assert_eq!(store.revoked_count(), entries + entries / 10);
-        let verifier = Verifier::new(key.clone()).with_revocations(store);
+        // The cache off: the whole path, with the revocation check in it.
+        let verifier = Verifier::new(key.clone())
+            .with_revocations(store)
+            .with_token_cache(TokenCache::disabled());
         revoked.bench_function(format!("{entries}"), |b| {
             b.iter(|| verifier.verify(&token).unwrap())
         });
