@@ -455,6 +455,7 @@ impl VerifierInner {
 
     /// The claims of `token`, its signature checked by the issuer it names, and that
     /// issuer.
+    #[cfg(feature = "login")]
     fn signed(&self, token: &str) -> Result<(Claims, &Trust), TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
