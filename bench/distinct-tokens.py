@@ -3,6 +3,8 @@ with its own subject, an hour ahead: what a server sees when every request bring
 token it never saw (the verified-token cache's worst case).
 
     python3 bench/distinct-tokens.py N OUT     # AUTHENTICATION_SECRET in the environment
+
+With AUD set, each token also carries that audience (bench/peers requires one).
 """
 import base64
 import hashlib
@@ -26,6 +28,8 @@ def main():
         for i in range(n):
             claims = {"sub": f"user{i:06d}", "username": f"user{i:06d}", "role": "user",
                       "iat": now, "exp": now + 3600, "jti": f"bench-{i:06d}"}
+            if os.environ.get("AUD"):
+                claims["aud"] = os.environ["AUD"]
             signing_input = header + b"." + b64(json.dumps(claims).encode())
             sig = b64(hmac.new(secret, signing_input, hashlib.sha256).digest())
             f.write((signing_input + b"." + sig).decode() + "\n")
