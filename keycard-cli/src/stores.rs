@@ -226,16 +226,20 @@ impl Stores {
 #[cfg(feature = "postgres")]
 async fn connect(location: &Location) -> anyhow::Result<keycard::store::postgres::Database> {
     use keycard::store::postgres::Database;
-    let Location::Database { url, password, .. } = location else {
-        bail!("no database is configured (--database-url)");
-    };
-    let password = password.as_deref().map(String::as_str);
+    fn password(p: &Option<Zeroizing<String>>) -> Option<&str> {
+        p.as_deref().map(String::as_str)
+    }
     let db = match location {
         #[cfg(feature = "postgres-tls")]
         Location::Database {
-            trust: Some(trust), ..
-        } => Database::connect_trusting(url, password, trust).await,
-        _ => Database::connect(url, password).await,
+            url,
+            password: pw,
+            trust: Some(trust),
+        } => Database::connect_trusting(url, password(pw), trust).await,
+        Location::Database {
+            url, password: pw, ..
+        } => Database::connect(url, password(pw)).await,
+        _ => bail!("no database is configured (--database-url)"),
     };
     db.context("cannot open the database")
 }

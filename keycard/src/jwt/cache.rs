@@ -124,6 +124,11 @@ impl TokenCache {
         })
     }
 
+    /// A cache of the same bounds, empty.
+    pub(crate) fn emptied(&self) -> Self {
+        Self::new(self.entries, self.bytes).unwrap_or_else(|_| Self::disabled())
+    }
+
     /// No cache: every token's signature is checked.
     pub fn disabled() -> Self {
         Self {

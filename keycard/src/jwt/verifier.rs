@@ -235,9 +235,10 @@ impl Verifier {
     /// configuration whose issuers, keys and rules it verified under.
     fn configure(&mut self) -> &mut VerifierInner {
         let inner = Arc::make_mut(&mut self.inner);
-        let (entries, bytes) = inner.cache.bounds();
-        inner.cache =
-            Arc::new(TokenCache::new(entries, bytes).unwrap_or_else(|_| TokenCache::disabled()));
+        match Arc::get_mut(&mut inner.cache) {
+            Some(own) => own.clear(),
+            None => inner.cache = Arc::new(inner.cache.emptied()),
+        }
         inner
     }
 
@@ -383,7 +384,7 @@ impl Verifier {
     /// claims or revocation: for deciding whose a presented token is, as `/revoke` must.
     #[cfg(feature = "login")]
     pub(crate) fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
-        self.inner.signed(token).map(|(claims, _)| claims)
+        self.inner.signed(token).map(|(claims, ..)| claims)
     }
 
     /// Verifies `token` and returns its claims.
@@ -408,13 +409,7 @@ impl Verifier {
                 _ => inner.cache.clear(),
             }
         }
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::Malformed);
-        }
-        let (index, trust) = inner.trust_for(token)?;
-        // Read before the keys are: an entry is never newer than the keys it checked.
-        let generation = trust.generation();
-        let claims = trust.verify_signature(token)?;
+        let (claims, trust, index, generation) = inner.signed(token)?;
         inner.check_claims(trust, &claims)?;
         inner.check_revoked(trust, &claims)?;
         let claims = Arc::new(claims);
@@ -453,15 +448,17 @@ impl VerifierInner {
         self.all().nth(index)
     }
 
-    /// The claims of `token`, its signature checked by the issuer it names, and that
-    /// issuer.
-    #[cfg(feature = "login")]
-    fn signed(&self, token: &str) -> Result<(Claims, &Trust), TokenError> {
+    /// The claims of `token`, its signature checked by the issuer it names; that
+    /// issuer, its index in [`all`](Self::all), and its key set's generation, read before
+    /// the keys are (so that a cache entry is never newer than the keys that checked it).
+    fn signed(&self, token: &str) -> Result<(Claims, &Trust, usize, u64), TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let (_, trust) = self.trust_for(token)?;
-        Ok((trust.verify_signature(token)?, trust))
+        let (index, trust) = self.trust_for(token)?;
+        let generation = trust.generation();
+        let claims = trust.verify_signature(token)?;
+        Ok((claims, trust, index, generation))
     }
 
     fn check_revoked(&self, trust: &Trust, claims: &Claims) -> Result<(), TokenError> {

@@ -125,9 +125,9 @@ pub async fn serve(
 }
 
 /// [`serve`] over TLS: HTTPS with `tls`'s certificate, which may change while serving
-/// ([`TlsServer::watch`](crate::tls::TlsServer::watch)); ALPN offers `h2` and `http/1.1`. The handshake counts against
-/// the head's time limit, so a client that stalls it holds its slot no longer than one
-/// that stalls its headers.
+/// ([`TlsServer::watch`](crate::tls::TlsServer::watch)); ALPN offers `h2` (feature
+/// `http2`) and `http/1.1`. The handshake counts against the head's time limit, so a
+/// client that stalls it holds its slot no longer than one that stalls its headers.
 #[cfg(feature = "tls")]
 pub async fn serve_tls(
     listener: TcpListener,

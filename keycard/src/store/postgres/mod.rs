@@ -175,19 +175,15 @@ impl Database {
             let _ = trust;
             return Err(tls::refuse());
         }
+        config.ssl_mode(match tls.required {
+            true => tokio_postgres::config::SslMode::Require,
+            false => tokio_postgres::config::SslMode::Disable,
+        });
         #[cfg(feature = "postgres-tls")]
         let tls = match tls.required {
-            true => {
-                config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                Some(tls::connector(&tls, trust)?)
-            }
-            false => {
-                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                None
-            }
+            true => Some(tls::connector(&tls, trust)?),
+            false => None,
         };
-        #[cfg(not(feature = "postgres-tls"))]
-        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
         if config.get_password().is_none()
             && let Some(p) = password
         {
