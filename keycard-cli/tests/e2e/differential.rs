@@ -573,14 +573,51 @@ fn judge(case: &Case, seen: &Seen) -> Vec<String> {
     bad
 }
 
-fn run_pair(front: Front, upstream: Upstream) {
-    let Some((_api, api)) = start_upstream(upstream) else {
-        return;
-    };
+/// A working directory with alice (admin), bob (user) and the rules in `keycard.toml`.
+fn keycard_env() -> Env {
     let env = Env::new();
     env.add_user("alice", "admin", "alice-password");
     env.add_user("bob", "user", "bob-password");
     std::fs::write(env.path("keycard.toml"), RULES).unwrap();
+    env
+}
+
+/// bob's (user) and alice's (admin) tokens from `keycard`.
+fn tokens_from(keycard: &Server) -> Tokens {
+    Tokens {
+        user: keycard.token("bob", "bob-password"),
+        admin: keycard.token("alice", "alice-password"),
+    }
+}
+
+/// `KEYCARD_DIFF_CASES`, the cases per pair (2500 by default).
+fn cases_per_pair() -> usize {
+    std::env::var("KEYCARD_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2500)
+}
+
+/// Fails with the first violations, if any.
+fn assert_no_violations(what: &str, violations: &[String]) {
+    assert!(
+        violations.is_empty(),
+        "{what}: {} violations, first ones:\n{}",
+        violations.len(),
+        violations
+            .iter()
+            .take(25)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn run_pair(front: Front, upstream: Upstream) {
+    let Some((_api, api)) = start_upstream(upstream) else {
+        return;
+    };
+    let env = keycard_env();
     let upstream_url = format!("http://{api}");
     let legacy = std::env::var_os("KEYCARD_DIFF_LEGACY").is_some();
     let args: &[&str] = match front {
@@ -604,14 +641,8 @@ fn run_pair(front: Front, upstream: Upstream) {
     let Some((_proxy, addr)) = start_front(front, &env, keycard.addr, api) else {
         return;
     };
-    let tokens = Tokens {
-        user: keycard.token("bob", "bob-password"),
-        admin: keycard.token("alice", "alice-password"),
-    };
-    let n = std::env::var("KEYCARD_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2500);
+    let tokens = tokens_from(&keycard);
+    let n = cases_per_pair();
     let seed = std::env::var("KEYCARD_DIFF_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -667,17 +698,7 @@ fn run_pair(front: Front, upstream: Upstream) {
         }
         return;
     }
-    assert!(
-        violations.is_empty(),
-        "{front:?} + {upstream:?}: {} violations, first ones:\n{}",
-        violations.len(),
-        violations
-            .iter()
-            .take(25)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_violations(&format!("{front:?} + {upstream:?}"), &violations);
 }
 
 #[test]
@@ -947,10 +968,7 @@ fn run_query_pair(upstream: Upstream) {
     let Some((_api, api)) = start_upstream(upstream) else {
         return;
     };
-    let env = Env::new();
-    env.add_user("alice", "admin", "alice-password");
-    env.add_user("bob", "user", "bob-password");
-    std::fs::write(env.path("keycard.toml"), RULES).unwrap();
+    let env = keycard_env();
     let upstream_url = format!("http://{api}");
     let keycard = env.serve(&[
         "--upstream",
@@ -958,15 +976,8 @@ fn run_query_pair(upstream: Upstream) {
         "--token-query-param",
         "access_token",
     ]);
-    let tokens = Tokens {
-        user: keycard.token("bob", "bob-password"),
-        admin: keycard.token("alice", "alice-password"),
-    };
-    let n = std::env::var("KEYCARD_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2500)
-        / 2;
+    let tokens = tokens_from(&keycard);
+    let n = cases_per_pair() / 2;
     let mut served_by_query = 0;
     let mut statuses = std::collections::BTreeMap::new();
     let mut violations = Vec::new();
@@ -1002,17 +1013,7 @@ fn run_query_pair(upstream: Upstream) {
         served_by_query > 0,
         "no request was served by its query token: is --token-query-param wired?"
     );
-    assert!(
-        violations.is_empty(),
-        "token-in-query + {upstream:?}: {} violations, first ones:\n{}",
-        violations.len(),
-        violations
-            .iter()
-            .take(25)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_violations(&format!("token-in-query + {upstream:?}"), &violations);
 }
 
 #[test]

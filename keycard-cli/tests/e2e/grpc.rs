@@ -270,24 +270,21 @@ fn the_binary_speaks_http2_by_prior_knowledge_and_by_alpn() {
     let me = format!("http://{}/me", issuer.addr);
     let auth = format!("Authorization: Bearer {alice}");
     // h2c: the same answers as HTTP/1.1, the JSON error too.
-    let h2 = curl(&[
-        "-s",
-        "--http2-prior-knowledge",
-        "-w",
-        "\n%{http_version} %{http_code}",
-        "-H",
-        &auth,
-        &me,
-    ]);
+    // The body, then the HTTP version and status curl saw.
+    let h2c = |args: &[&str]| {
+        let mut all = vec![
+            "-s",
+            "--http2-prior-knowledge",
+            "-w",
+            "\n%{http_version} %{http_code}",
+        ];
+        all.extend_from_slice(args);
+        curl(&all)
+    };
+    let h2 = h2c(&["-H", &auth, &me]);
     assert!(h2.ends_with("\n2 200"), "{h2}");
     assert!(h2.contains("\"username\":\"alice\""), "{h2}");
-    let h2 = curl(&[
-        "-s",
-        "--http2-prior-knowledge",
-        "-w",
-        "\n%{http_version} %{http_code}",
-        &me,
-    ]);
+    let h2 = h2c(&[&me]);
     assert!(h2.ends_with("\n2 401"), "{h2}");
     assert!(h2.contains("\"error\":\"missing_token\""), "{h2}");
     // A login over HTTP/2.

@@ -272,15 +272,20 @@ impl OwnServer {
         Some(server)
     }
 
-    fn pg(&self, args: &[&str]) {
-        let (tool, rest) = args.split_first().unwrap();
-        let out = std::process::Command::new("runuser")
+    /// Runs the server's `tool` with `args` as the postgres user, in its directory.
+    fn as_postgres(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(self.bin.join(tool))
-            .args(rest)
+            .args(args)
             .current_dir(self.dir.path())
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn pg(&self, args: &[&str]) {
+        let (tool, rest) = args.split_first().unwrap();
+        let out = self.as_postgres(tool, rest);
         assert!(
             out.status.success(),
             "{tool} {rest:?}: {}{}",
@@ -309,22 +314,22 @@ impl OwnServer {
 
     /// Runs `sql` with psql as the postgres user over the server's Unix socket; its output.
     pub fn psql(&self, sql: &str) -> String {
-        let out = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("psql"))
-            .args(["-h", &self.dir.path().display().to_string()])
-            .args([
+        let socket_dir = self.dir.path().display().to_string();
+        let port = self.port.to_string();
+        let out = self.as_postgres(
+            "psql",
+            &[
+                "-h",
+                &socket_dir,
                 "-p",
-                &self.port.to_string(),
+                &port,
                 "-U",
                 "postgres",
                 "-At",
                 "-c",
                 sql,
-            ])
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
+            ],
+        );
         assert!(
             out.status.success(),
             "psql {sql}: {}",
