@@ -5,24 +5,21 @@
 //! rejects with 401 when there are none. `Option<Claims<…>>` is the optional form for
 //! public routes: `Some` when a valid token came along, `None` otherwise.
 
-use std::any::TypeId;
+use std::any::Any;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::auth::AuthError;
-use crate::jwt::claims::{Claims, Extra};
+use crate::jwt::claims::Claims;
 use crate::jwt::verifier::TokenError;
 
 fn typed<E: DeserializeOwned + 'static>(parts: &Parts) -> Option<Result<Claims<E>, AuthError>> {
     let verified = parts.extensions.get::<Claims>()?;
-    if TypeId::of::<E>() == TypeId::of::<Extra>() {
-        // The common case needs no conversion round-trip.
-        let any: Box<dyn std::any::Any> = Box::new(verified.clone());
-        if let Ok(same) = any.downcast::<Claims<E>>() {
-            return Some(Ok(*same));
-        }
+    // The common case needs no conversion round-trip: the same claims, shared.
+    if let Some(same) = (verified as &dyn Any).downcast_ref::<Claims<E>>() {
+        return Some(Ok(same.clone()));
     }
     Some(
         verified

@@ -21,7 +21,6 @@
 //!   distinct valid tokens evicts older ones and never grows memory past the bound.
 
 use std::collections::hash_map::RandomState;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
@@ -34,7 +33,7 @@ use crate::jwt::claims::Claims;
 /// key set's generation then.
 #[derive(Clone)]
 pub(crate) struct Entry {
-    pub(crate) claims: Arc<Claims>,
+    pub(crate) claims: Claims,
     pub(crate) trust: usize,
     pub(crate) generation: u64,
 }

@@ -2,6 +2,7 @@
 
 use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Claims beyond the registered ones: whatever else the token's payload holds.
 pub type Extra = serde_json::Map<String, serde_json::Value>;
@@ -35,8 +36,14 @@ impl Audience {
 /// `sid`, and `iss`/`aud` when configured. Tokens signed elsewhere (Node's
 /// `jsonwebtoken` with `{username, role}`) verify too, so every claim but `exp` is
 /// optional here.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Claims<E = Extra> {
+///
+/// The claims are shared, not copied: a clone (into a request's extensions, out of the
+/// verified-token cache, into a handler's arguments) is one reference count.
+pub struct Claims<E = Extra>(Arc<Fields<E>>);
+
+/// What a [`Claims`] holds.
+#[derive(Serialize, Deserialize)]
+struct Fields<E> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sub: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,70 +80,115 @@ pub struct Claims<E = Extra> {
     extra: E,
 }
 
+impl<E> Clone for Claims<E> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<E: std::fmt::Debug> std::fmt::Debug for Claims<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &*self.0;
+        f.debug_struct("Claims")
+            .field("sub", &c.sub)
+            .field("username", &c.username)
+            .field("role", &c.role)
+            .field("iat", &c.iat)
+            .field("nbf", &c.nbf)
+            .field("exp", &c.exp)
+            .field("jti", &c.jti)
+            .field("sid", &c.sid)
+            .field("iss", &c.iss)
+            .field("aud", &c.aud)
+            .field("extra", &c.extra)
+            .finish()
+    }
+}
+
+impl<E: Serialize> Serialize for Claims<E> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, E: Deserialize<'de>> Deserialize<'de> for Claims<E> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Fields::deserialize(d).map(|fields| Self(Arc::new(fields)))
+    }
+}
+
 impl<E> Claims<E> {
     /// Who the token is about: `sub`, or `username` for Express-era tokens without `sub`.
     pub fn subject(&self) -> Option<&str> {
-        self.sub.as_deref().or(self.username.as_deref())
+        self.0.sub.as_deref().or(self.0.username.as_deref())
     }
     /// The `username` claim.
     pub fn username(&self) -> Option<&str> {
-        self.username.as_deref()
+        self.0.username.as_deref()
     }
     /// The `role` claim.
     pub fn role(&self) -> Option<&str> {
-        self.role.as_deref()
+        self.0.role.as_deref()
     }
     /// Issued at (`iat`), seconds since the epoch.
     pub fn issued_at(&self) -> Option<u64> {
-        self.iat
+        self.0.iat
     }
     /// Not before (`nbf`), seconds since the epoch.
     pub fn not_before(&self) -> Option<u64> {
-        self.nbf
+        self.0.nbf
     }
     /// Expires at (`exp`), seconds since the epoch. Always present on a verified token.
     pub fn expires_at(&self) -> Option<u64> {
-        self.exp
+        self.0.exp
     }
     /// The token's unique id (`jti`).
     pub fn token_id(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.0.jti.as_deref()
     }
     /// The login session id (`sid`).
     pub fn session_id(&self) -> Option<&str> {
-        self.sid.as_deref()
+        self.0.sid.as_deref()
     }
     /// The issuer (`iss`).
     pub fn issuer(&self) -> Option<&str> {
-        self.iss.as_deref()
+        self.0.iss.as_deref()
     }
     /// The audience (`aud`).
     pub fn audience(&self) -> Option<&Audience> {
-        self.aud.as_ref()
+        self.0.aud.as_ref()
     }
     /// The application's own claims.
     pub fn extra(&self) -> &E {
-        &self.extra
+        &self.0.extra
+    }
+}
+
+#[cfg(test)]
+impl<E> Claims<E> {
+    /// Whether both are the same claims in memory (one verification's), not copies.
+    pub(crate) fn shares(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
 impl Claims<Extra> {
     /// Re-reads the application's own claims as `T`.
     pub(crate) fn typed<T: DeserializeOwned>(&self) -> Result<Claims<T>, serde_json::Error> {
-        let extra = T::deserialize(serde_json::Value::Object(self.extra.clone()))?;
-        Ok(Claims {
-            sub: self.sub.clone(),
-            username: self.username.clone(),
-            role: self.role.clone(),
-            iat: self.iat,
-            nbf: self.nbf,
-            exp: self.exp,
-            jti: self.jti.clone(),
-            sid: self.sid.clone(),
-            iss: self.iss.clone(),
-            aud: self.aud.clone(),
+        let extra = T::deserialize(serde_json::Value::Object(self.0.extra.clone()))?;
+        Ok(Claims(Arc::new(Fields {
+            sub: self.0.sub.clone(),
+            username: self.0.username.clone(),
+            role: self.0.role.clone(),
+            iat: self.0.iat,
+            nbf: self.0.nbf,
+            exp: self.0.exp,
+            jti: self.0.jti.clone(),
+            sid: self.0.sid.clone(),
+            iss: self.0.iss.clone(),
+            aud: self.0.aud.clone(),
             extra,
-        })
+        })))
     }
 }
 

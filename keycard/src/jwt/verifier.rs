@@ -403,7 +403,7 @@ impl Verifier {
                 Some(trust) if trust.generation() == hit.generation => {
                     inner.check_claims(trust, &hit.claims)?;
                     inner.check_revoked(trust, &hit.claims)?;
-                    return Ok(Claims::clone(&hit.claims));
+                    return Ok(hit.claims.clone());
                 }
                 // The keys changed since (a refresh may have dropped one).
                 _ => inner.cache.clear(),
@@ -412,7 +412,6 @@ impl Verifier {
         let (claims, trust, index, generation) = inner.signed(token)?;
         inner.check_claims(trust, &claims)?;
         inner.check_revoked(trust, &claims)?;
-        let claims = Arc::new(claims);
         inner.cache.insert(
             token,
             Entry {
@@ -421,7 +420,7 @@ impl Verifier {
                 generation,
             },
         );
-        Ok(Arc::unwrap_or_clone(claims))
+        Ok(claims)
     }
 }
 

@@ -44,6 +44,8 @@ fn a_repeated_token_is_answered_from_the_cache_with_the_same_claims() {
             serde_json::to_value(&again).unwrap(),
             serde_json::to_value(&first).unwrap()
         );
+        // Shared, not copied: a hit is a reference count, not an allocation.
+        assert!(again.shares(&first));
     }
     assert_eq!(verifier.token_cache().hits(), 3);
     // Clones share it; a token that differs in one byte is not it.
