@@ -168,7 +168,8 @@ pub enum TokensCommand {
 pub enum KeysCommand {
     /// Write a new private key (PKCS#8 PEM, mode 0600) and print its public JWK
     Generate {
-        /// EdDSA (Ed25519), ES256 (P-256), ES384 (P-384) or RS256 (RSA 2048)
+        /// EdDSA (Ed25519), ES256 (P-256), ES384 (P-384), or RS256 (RSA 2048) in a build
+        /// with the rsa-signing feature
         #[arg(long, default_value = "EdDSA")]
         alg: String,
         /// Where to write the private key; an existing file is never overwritten

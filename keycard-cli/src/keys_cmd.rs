@@ -58,11 +58,6 @@ fn generate(alg: &str, out: &Path) -> anyhow::Result<()> {
         out.display(),
         key.key_id().unwrap_or("-")
     );
-    if alg == KeyAlgorithm::RS256 {
-        eprintln!(
-            "note: this build verifies RSA but refuses to sign with it (RUSTSEC-2023-0071); use the key as --verify-key, or sign with EdDSA/ES256"
-        );
-    }
     print_jwk(key)
 }
 

@@ -521,7 +521,15 @@ pub fn echoed<'a>(echo: &'a Value, name: &str) -> Option<&'a str> {
 /// `keycard keys generate --alg ALG --out OUT`, checked (the public JWK printed, no
 /// private member in it); returns the key id.
 pub fn generate_key(env: &Env, alg: &str, out: &str) -> String {
-    let res = env.run(&["keys", "generate", "--alg", alg, "--out", out], "");
+    generate_key_with(env.cmd(), alg, out)
+}
+
+/// [`generate_key`] by another build of the binary ([`Env::cmd_of`]).
+pub fn generate_key_with(mut cmd: Command, alg: &str, out: &str) -> String {
+    let res = run_cmd(
+        cmd.args(["keys", "generate", "--alg", alg, "--out", out]),
+        "",
+    );
     assert!(res.status.success(), "{}", stderr(&res));
     let text = stdout(&res);
     let kid = text

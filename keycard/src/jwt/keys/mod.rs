@@ -71,6 +71,21 @@ mod tests {
         assert_eq!(key.algorithm(), KeyAlgorithm::RS256);
     }
 
+    /// Keycard's RFC 7638 thumbprint (its own, for one hash) against jsonwebtoken's, an
+    /// independent one, for each kind of key.
+    #[test]
+    fn thumbprints_agree_with_jsonwebtoken() {
+        for file in ["ed25519", "p256", "p384", "rsa2048"] {
+            let key = VerifyingKey::from_pem(&key_file(&format!("{file}.pub.pem"))).unwrap();
+            let jwk = key.jwk().unwrap();
+            let theirs = jwk
+                .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+                .unwrap();
+            assert_eq!(key.key_id(), Some(theirs.as_str()), "{file}");
+            assert_eq!(public::thumbprint(&jwk.algorithm).unwrap(), theirs);
+        }
+    }
+
     #[test]
     fn each_supported_private_key_signs_with_its_algorithm_and_agrees_with_its_public_half() {
         for (file, alg) in [
@@ -184,6 +199,62 @@ mod tests {
         );
     }
 
+    /// Keycard signs with the parsed keys directly, not through jsonwebtoken's `encode`:
+    /// each kind's tokens are read the same by jsonwebtoken's `decode` (an independent
+    /// reading of the compact JWS and of RFC 7518's signature formats) and by Keycard's
+    /// verifier, every signature is byte for byte jsonwebtoken's, and a header naming
+    /// another algorithm than the key's is refused, not signed.
+    #[test]
+    fn tokens_signed_directly_read_the_same_in_jsonwebtoken() {
+        use crate::jwt::Verifier;
+        let secret = crate::jwt::Secret::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap();
+        let mut keys = vec![(SigningKey::hs256(&secret).unwrap(), None)];
+        for file in ["ed25519", "p256", "p384"] {
+            let key = SigningKey::from_pkcs8_pem(&key_file(&format!("{file}.pem"))).unwrap();
+            let public = VerifyingKey::from_pem(&key_file(&format!("{file}.pub.pem"))).unwrap();
+            keys.push((key, Some(public)));
+        }
+        let claims = serde_json::json!({"sub": "alice", "exp": u64::from(u32::MAX), "role": "é"});
+        for (key, public) in keys {
+            let alg = key.algorithm();
+            let mut header = jsonwebtoken::Header::new(alg.jwt());
+            header.kid = key.key_id().map(str::to_owned);
+            let token = key.sign(&header, &claims).unwrap();
+            let decoding = match &public {
+                None => jsonwebtoken::DecodingKey::from_secret(b"0123456789abcdef0123456789abcdef")
+                    .unwrap(),
+                Some(p) => jsonwebtoken::DecodingKey::from_jwk(p.jwk().unwrap()).unwrap(),
+            };
+            let validation = jsonwebtoken::Validation::new(alg.jwt());
+            let decoded =
+                jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+            assert_eq!(decoded.claims, claims, "{alg:?}");
+            assert_eq!(decoded.header.kid, header.kid);
+            let verifier = Verifier::from_keys(vec![key.verifying_key().clone()])
+                .unwrap()
+                .with_max_lifetime(std::time::Duration::from_secs(u64::MAX / 4));
+            assert_eq!(verifier.verify(&token).unwrap().subject(), Some("alice"));
+            // HMAC, Ed25519 (RFC 8032) and RFC 6979 ECDSA are deterministic: the same
+            // bytes as jsonwebtoken's own signer makes.
+            let theirs = jsonwebtoken::encode(&header, &claims, key.encoding()).unwrap();
+            assert_eq!(
+                token, theirs,
+                "{alg:?}: the same bytes as jsonwebtoken's signer"
+            );
+            for other in [
+                jsonwebtoken::Algorithm::HS256,
+                jsonwebtoken::Algorithm::ES256,
+            ] {
+                if other != alg.jwt() {
+                    let err = key
+                        .sign(&jsonwebtoken::Header::new(other), &claims)
+                        .unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::Signing, "{alg:?} under {other:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn unsupported_or_misformatted_keys_say_why() {
         let cases = [
@@ -245,6 +316,82 @@ mod tests {
         assert!(SigningKey::generate(KeyAlgorithm::HS256).is_err());
     }
 
+    /// Without `rsa-signing` no RSA key is made (the build that makes one signs with it),
+    /// and an RSA private key is read for its public half only: the same key as the
+    /// full parse finds, under both OIDs the rsa crate reads, and nothing from a key
+    /// that is not RSA or not whole.
+    #[cfg(not(feature = "rsa-signing"))]
+    #[test]
+    fn this_build_makes_no_rsa_keys_and_reads_an_rsa_private_keys_public_half() {
+        use rsa::pkcs8::der::{Decode as _, Encode as _};
+        use rsa::pkcs8::{
+            AlgorithmIdentifierRef, DecodePrivateKey as _, ObjectIdentifier, PrivateKeyInfoRef,
+        };
+        for alg in [KeyAlgorithm::RS256, KeyAlgorithm::PS256] {
+            let Err(err) = SigningKey::generate(alg) else {
+                panic!("{alg:?} made");
+            };
+            assert!(err.to_string().contains("makes no RSA keys"), "{err}");
+        }
+        let pem = String::from_utf8(key_file("rsa2048.pem")).unwrap();
+        let full = rsa::PrivateKey::from_pkcs8_pem(&pem)
+            .unwrap()
+            .to_public_key();
+        let Ok(PrivateKey::Rsa(half)) = PrivateKey::from_pkcs8_pem(&pem) else {
+            panic!("an RSA key");
+        };
+        assert_eq!(*half, full);
+
+        // The same key under RSASSA-PSS's OID: read without parameters, as the rsa crate
+        // does, refused with them.
+        let (_, doc) = rsa::pkcs8::SecretDocument::from_pem(&pem).unwrap();
+        let info = PrivateKeyInfoRef::from_der(doc.as_bytes()).unwrap();
+        let pss = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+        let with = |parameters| {
+            let der = PrivateKeyInfoRef {
+                algorithm: AlgorithmIdentifierRef {
+                    oid: pss,
+                    parameters,
+                },
+                ..info.clone()
+            }
+            .to_der()
+            .unwrap();
+            rsa::pkcs8::SecretDocument::try_from(der)
+                .unwrap()
+                .to_pem("PRIVATE KEY", rsa::pkcs8::LineEnding::LF)
+                .unwrap()
+        };
+        let bare = with(None);
+        assert!(rsa::PrivateKey::from_pkcs8_pem(&bare).is_ok());
+        assert!(matches!(PrivateKey::from_pkcs8_pem(&bare), Ok(PrivateKey::Rsa(k)) if *k == full));
+        let null = rsa::pkcs8::der::asn1::AnyRef::from(rsa::pkcs8::der::asn1::Null);
+        let restricted = with(Some(null));
+        assert!(rsa::PrivateKey::from_pkcs8_pem(&restricted).is_err());
+        assert!(PrivateKey::from_pkcs8_pem(&restricted).is_err());
+
+        // Not RSA, or not whole: nothing.
+        assert!(matches!(
+            PrivateKey::from_pkcs8_pem(&String::from_utf8(key_file("p256.pem")).unwrap()),
+            Ok(PrivateKey::P256(_))
+        ));
+        let body: Vec<&str> = pem.lines().collect();
+        let cut = format!(
+            "{}\n{}\n{}\n",
+            body[0],
+            body[1..body.len() / 2].join("\n"),
+            body[body.len() - 1]
+        );
+        assert!(PrivateKey::from_pkcs8_pem(&cut).is_err());
+        let public = String::from_utf8(key_file("rsa2048.pub.pem")).unwrap();
+        let err = PrivateKey::from_pkcs8_pem(&public).err().unwrap();
+        assert!(
+            err.to_string().contains("public key where a private key"),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "rsa-signing")]
     #[test]
     fn generated_rsa_keys_are_2048_bits_and_verify() {
         let generated = SigningKey::generate(KeyAlgorithm::RS256).unwrap();

@@ -1,20 +1,65 @@
 //! Private keys: read from PKCS#8 PEM, generated, and written as PKCS#8 PEM.
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use jsonwebtoken::EncodingKey;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
 
 use super::signing::Signer;
-use super::{KeyAlgorithm, MIN_RSA_BITS, PublicKey, bad_key};
+use super::{KeyAlgorithm, PublicKey, bad_key};
+
+/// Why a build without `rsa-signing` makes no RSA key: the build that makes one is the
+/// one that signs with it.
+#[cfg(not(feature = "rsa-signing"))]
+const NO_RSA_KEYS: &str = "this build makes no RSA keys: it cannot sign with them (RUSTSEC-2023-0071). Sign with EdDSA or ES256, build keycard with --features rsa-signing, or make one for another signer with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out KEY.pem`";
 
 /// A private key, parsed.
 pub(crate) enum PrivateKey {
     Ed25519(Box<ed25519_dalek::SigningKey>),
     P256(p256::SecretKey),
     P384(p384::SecretKey),
-    Rsa(Box<rsa::PrivateKey>),
+    Rsa(Box<RsaKey>),
+}
+
+/// An RSA private key: the whole key where this build signs with it (`rsa-signing`), and
+/// only its public half where it cannot — there it is read to derive a `--verify-key` and
+/// to refuse it as a signing key, and its private numbers are never decoded (about 30 kB
+/// of a board's binary, RustCrypto's CRT precomputation, that nothing would run).
+#[cfg(feature = "rsa-signing")]
+pub(crate) type RsaKey = rsa::PrivateKey;
+/// An RSA private key's public half: this build neither signs with RSA nor makes RSA
+/// keys, so the private numbers are never decoded.
+#[cfg(not(feature = "rsa-signing"))]
+pub(crate) type RsaKey = rsa::PublicKey;
+
+/// The public half of an RSA PKCS#8 private key (rsaEncryption, two primes), read without
+/// decoding the private numbers. The key's consistency is left unchecked: only its
+/// public half is ever used.
+#[cfg(not(feature = "rsa-signing"))]
+fn rsa_public_half(text: &str) -> Option<RsaKey> {
+    use rsa::pkcs1::der::Decode as _;
+    use rsa::pkcs8::{PrivateKeyInfoRef, SecretDocument};
+    let (label, doc) = SecretDocument::from_pem(text).ok()?;
+    if label != "PRIVATE KEY" {
+        return None;
+    }
+    let info = PrivateKeyInfoRef::from_der(doc.as_bytes()).ok()?;
+    // The algorithms the rsa crate reads a private key under: rsaEncryption, and
+    // RSASSA-PSS without parameters (RFC 8017 A.2.3; a key restricted by them is refused).
+    let alg = &info.algorithm;
+    let rsa_pss = rsa::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+    if !(alg.oid == rsa::pkcs1::ALGORITHM_OID || alg.oid == rsa_pss && alg.parameters.is_none()) {
+        return None;
+    }
+    let key = rsa::pkcs1::RsaPrivateKeyRef::from_der(info.private_key.as_bytes()).ok()?;
+    if key.version() != rsa::pkcs1::Version::TwoPrime {
+        return None;
+    }
+    rsa::PublicKey::try_from(rsa::pkcs1::RsaPublicKey {
+        modulus: key.modulus,
+        public_exponent: key.public_exponent,
+    })
+    .ok()
 }
 
 impl PrivateKey {
@@ -28,7 +73,12 @@ impl PrivateKey {
         if let Ok(k) = p384::SecretKey::from_pkcs8_pem(text) {
             return Ok(PrivateKey::P384(k));
         }
+        #[cfg(feature = "rsa-signing")]
         if let Ok(k) = rsa::PrivateKey::from_pkcs8_pem(text) {
+            return Ok(PrivateKey::Rsa(Box::new(k)));
+        }
+        #[cfg(not(feature = "rsa-signing"))]
+        if let Some(k) = rsa_public_half(text) {
             return Ok(PrivateKey::Rsa(Box::new(k)));
         }
         let why = if text.contains("BEGIN ENCRYPTED PRIVATE KEY") {
@@ -48,7 +98,10 @@ impl PrivateKey {
             PrivateKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
             PrivateKey::P256(k) => PublicKey::P256(k.public_key()),
             PrivateKey::P384(k) => PublicKey::P384(k.public_key()),
+            #[cfg(feature = "rsa-signing")]
             PrivateKey::Rsa(k) => PublicKey::Rsa(k.to_public_key()),
+            #[cfg(not(feature = "rsa-signing"))]
+            PrivateKey::Rsa(k) => PublicKey::Rsa((**k).clone()),
         }
     }
 
@@ -61,17 +114,13 @@ impl PrivateKey {
         }
     }
 
-    /// What signs with it: jsonwebtoken from PKCS#8 DER for EC and Ed25519; ring for
-    /// RSA with the `rsa-signing` feature, and nothing without it.
+    /// What signs with it: RustCrypto's Ed25519 and ECDSA (RFC 6979) on the parsed key;
+    /// ring for RSA with the `rsa-signing` feature, and nothing without it.
     pub(crate) fn signer(&self) -> Result<Signer, Error> {
-        let der = |r: Result<ed25519_dalek::pkcs8::SecretDocument, ed25519_dalek::pkcs8::Error>| {
-            r.map(|d| Zeroizing::new(d.as_bytes().to_vec()))
-                .map_err(|e| bad_key(format!("cannot encode the key: {e}")))
-        };
-        Ok(Signer::Jwt(match self {
-            PrivateKey::Ed25519(k) => EncodingKey::from_ed_der(&der(k.to_pkcs8_der())?),
-            PrivateKey::P256(k) => EncodingKey::from_ec_der(&der(k.to_pkcs8_der())?),
-            PrivateKey::P384(k) => EncodingKey::from_ec_der(&der(k.to_pkcs8_der())?),
+        Ok(match self {
+            PrivateKey::Ed25519(k) => Signer::Ed25519(k.clone()),
+            PrivateKey::P256(k) => Signer::Es256(p256::ecdsa::SigningKey::from(k)),
+            PrivateKey::P384(k) => Signer::Es384(p384::ecdsa::SigningKey::from(k)),
             #[cfg(feature = "rsa-signing")]
             PrivateKey::Rsa(k) => {
                 use rsa::pkcs8::EncodePrivateKey as _;
@@ -81,7 +130,7 @@ impl PrivateKey {
                     .map_err(|e| bad_key(format!("cannot encode the key: {e}")))?;
                 let pair = ring::rsa::KeyPair::from_pkcs8(&der)
                     .map_err(|e| bad_key(format!("an RSA key ring cannot sign with: {e}")))?;
-                return Ok(Signer::Rsa(std::sync::Arc::new(pair)));
+                Signer::Rsa(std::sync::Arc::new(pair))
             }
             #[cfg(not(feature = "rsa-signing"))]
             PrivateKey::Rsa(_) => {
@@ -89,7 +138,27 @@ impl PrivateKey {
                     "RSA signing keys are refused by this build: the pure-Rust RSA implementation is not constant-time (RUSTSEC-2023-0071). Sign with Ed25519 or ES256 instead (`keycard keys generate --alg EdDSA`); RSA keys still work as --verify-key",
                 ));
             }
-        }))
+        })
+    }
+
+    /// jsonwebtoken's key for the same private key, for tests that craft tokens by hand
+    /// and for reading Keycard's signatures a second way.
+    #[cfg(test)]
+    pub(crate) fn encoding(&self) -> jsonwebtoken::EncodingKey {
+        use jsonwebtoken::EncodingKey;
+        let der = |d: ed25519_dalek::pkcs8::SecretDocument| d.as_bytes().to_vec();
+        match self {
+            PrivateKey::Ed25519(k) => EncodingKey::from_ed_der(&der(k.to_pkcs8_der().unwrap())),
+            PrivateKey::P256(k) => EncodingKey::from_ec_der(&der(k.to_pkcs8_der().unwrap())),
+            PrivateKey::P384(k) => EncodingKey::from_ec_der(&der(k.to_pkcs8_der().unwrap())),
+            #[cfg(feature = "rsa-signing")]
+            PrivateKey::Rsa(k) => {
+                use rsa::pkcs1::EncodeRsaPrivateKey as _;
+                EncodingKey::from_rsa_der(k.to_pkcs1_der().unwrap().as_bytes())
+            }
+            #[cfg(not(feature = "rsa-signing"))]
+            PrivateKey::Rsa(_) => panic!("this build reads an RSA private key's public half only"),
+        }
     }
 
     pub(crate) fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
@@ -109,7 +178,11 @@ impl PrivateKey {
             }
             PrivateKey::P256(k) => k.to_pkcs8_pem(LineEnding::LF),
             PrivateKey::P384(k) => k.to_pkcs8_pem(LineEnding::LF),
+            #[cfg(feature = "rsa-signing")]
             PrivateKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
+            // Never made here (see `generate`), so never written.
+            #[cfg(not(feature = "rsa-signing"))]
+            PrivateKey::Rsa(_) => return Err(bad_key(NO_RSA_KEYS)),
         };
         pem.map(|p| Zeroizing::new(p.to_string()))
             .map_err(|e| bad_key(format!("cannot encode the key: {e}")))
@@ -129,10 +202,13 @@ impl PrivateKey {
             KeyAlgorithm::ES384 => {
                 PrivateKey::P384(p384::SecretKey::try_generate_from_rng(&mut rng).map_err(no_rng)?)
             }
+            #[cfg(feature = "rsa-signing")]
             KeyAlgorithm::RS256 | KeyAlgorithm::PS256 => PrivateKey::Rsa(Box::new(
-                rsa::PrivateKey::new(&mut rng, MIN_RSA_BITS)
+                rsa::PrivateKey::new(&mut rng, super::MIN_RSA_BITS)
                     .map_err(|e| bad_key(format!("RSA key generation failed: {e}")))?,
             )),
+            #[cfg(not(feature = "rsa-signing"))]
+            KeyAlgorithm::RS256 | KeyAlgorithm::PS256 => return Err(bad_key(NO_RSA_KEYS)),
             KeyAlgorithm::HS256 => return Err(bad_key("HS256 uses a secret, not a key pair")),
         })
     }

@@ -7,7 +7,7 @@ use ed25519_dalek::pkcs8::spki::DecodePublicKey;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
     EllipticCurveKeyType, Jwk, OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
-    RSAKeyParameters, RSAKeyType, ThumbprintHash,
+    RSAKeyParameters, RSAKeyType,
 };
 use p256::elliptic_curve::sec1::ToSec1Point;
 use rsa::traits::PublicKeyParts;
@@ -114,9 +114,7 @@ impl PublicKey {
             },
             algorithm: self.jwk_parameters(),
         };
-        let kid = jwk
-            .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|e| bad_key(format!("cannot compute the key's thumbprint: {e}")))?;
+        let kid = thumbprint(&jwk.algorithm)?;
         jwk.common.key_id = Some(kid.clone());
         let check = match self {
             PublicKey::Ed25519(key) => {
@@ -154,4 +152,37 @@ pub(crate) fn ec_parameters(
         x: b64(x),
         y: b64(y),
     })
+}
+
+/// A public key's RFC 7638 thumbprint: SHA-256 over its required members in lexicographic
+/// order, without whitespace (§3.2-3.3), in base64url. Computed here rather than by
+/// jsonwebtoken's `Jwk::thumbprint`, which reaches its crypto provider, and so links every
+/// algorithm's signer and verifier, for one hash.
+pub(crate) fn thumbprint(params: &AlgorithmParameters) -> Result<String, Error> {
+    use sha2::Digest as _;
+    // A member's value as JSON: a string, escaped as JSON escapes it.
+    fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+        serde_json::to_string(value)
+            .map_err(|e| bad_key(format!("cannot compute the key's thumbprint: {e}")))
+    }
+    let canonical = match params {
+        AlgorithmParameters::RSA(p) => {
+            format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, json(&p.e)?, json(&p.n)?)
+        }
+        AlgorithmParameters::EllipticCurve(p) => format!(
+            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+            json(&p.curve)?,
+            json(&p.x)?,
+            json(&p.y)?
+        ),
+        AlgorithmParameters::OctetKeyPair(p) => {
+            format!(
+                r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
+                json(&p.curve)?,
+                json(&p.x)?
+            )
+        }
+        _ => return Err(bad_key("only a public key has a thumbprint here")),
+    };
+    Ok(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes())))
 }
