@@ -71,6 +71,18 @@ mod tests {
         assert_eq!(key.algorithm(), KeyAlgorithm::RS256);
     }
 
+    /// The private keys that sign wipe themselves on drop (SECURITY.md, "secrets
+    /// lingering in memory"): RustCrypto's Ed25519 and ECDSA keys, and the `Secret`.
+    /// (The hmac crate's keyed state is not `ZeroizeOnDrop`; SECURITY.md says so.)
+    #[test]
+    fn signing_keys_wipe_themselves_on_drop() {
+        fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+        wiped::<crate::jwt::Secret>();
+        wiped::<ed25519_dalek::SigningKey>();
+        wiped::<p256::ecdsa::SigningKey>();
+        wiped::<p384::ecdsa::SigningKey>();
+    }
+
     /// Keycard's RFC 7638 thumbprint (its own, for one hash) against jsonwebtoken's, an
     /// independent one, for each kind of key.
     #[test]
